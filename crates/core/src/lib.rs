@@ -1,0 +1,25 @@
+//! The core of patchbay: the [`Patch`] document model, the node [`Registry`]
+//! types, the compiler from a patch to a [`Plan`], and the block [`Runtime`]
+//! that runs a plan's [`Schedule`] on the audio thread.
+//!
+//! Not here: any node's DSP (`patchbay-nodes`), devices and files
+//! (`patchbay-io`), scripts or GUI. This crate knows no cpal, egui or rhai.
+
+pub mod compile;
+pub mod denormal;
+pub mod error;
+pub mod patch;
+pub mod plan;
+pub mod processor;
+pub mod registry;
+pub mod runtime;
+
+pub use compile::{CompileOptions, DEFAULT_BLOCK, compile, validate};
+pub use error::{LoadError, LoadErrorKind, ValidationError};
+pub use patch::{Edge, Node, Patch, PortRef, load_patch, load_patch_str};
+pub use plan::{BufferId, Plan, PlanNode, SILENCE, Step};
+pub use processor::{NodeContext, ProcessIo, Processor};
+pub use registry::{
+    Channels, Curve, NodeDescriptor, ParamSpec, PortKind, PortSpec, Registry, Unit, no_latency,
+};
+pub use runtime::{Command, Engine, Runtime, Schedule, engine};

@@ -1,0 +1,302 @@
+//! The one document model: a [`Patch`] of nodes and edges, and its versioned
+//! JSON file format (`{"format": "patchbay", "version": 1, ...}`).
+//!
+//! Parsing here checks only the document's shape (JSON, format, version, port
+//! reference syntax). What the nodes *mean* — kinds, ports, parameter ranges,
+//! channel counts, cycles — is checked by [`crate::compile`] against a
+//! registry; [`load_patch_str`] does both and locates the fault in the text.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LoadError, LoadErrorKind};
+use crate::registry::Registry;
+
+/// The format tag every patch file carries.
+pub const FORMAT: &str = "patchbay";
+/// The newest patch file version this build reads and the one it writes.
+pub const VERSION: u32 = 1;
+
+/// A graph of nodes and the edges between their ports.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patch {
+    /// Nodes in document order; ids are unique.
+    #[serde(default)]
+    pub nodes: Vec<Node>,
+    /// Connections from an output port to an input port or parameter.
+    #[serde(default)]
+    pub edges: Vec<Edge>,
+}
+
+/// One node: a stable id, a kind from the registry, parameter values that
+/// differ from the defaults, and where the editor draws it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Stable identifier, unique in the patch: letters, digits, `_` and `-`.
+    pub id: String,
+    /// Registry kind, e.g. `"lowpass"`.
+    pub kind: String,
+    /// Parameter values by name; a missing parameter takes its default.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, f64>,
+    /// Editor position (x, y).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos: Option<[f32; 2]>,
+}
+
+impl Node {
+    /// A node with default parameters and no position.
+    pub fn new(id: impl Into<String>, kind: impl Into<String>) -> Self {
+        Node {
+            id: id.into(),
+            kind: kind.into(),
+            params: BTreeMap::new(),
+            pos: None,
+        }
+    }
+
+    /// Builder: set one parameter.
+    pub fn with(mut self, param: &str, value: f64) -> Self {
+        self.params.insert(param.to_string(), value);
+        self
+    }
+}
+
+/// A connection `from` an output port `to` an input port (or a parameter,
+/// which the signal then drives).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edge {
+    /// Source, written `"node.port"`.
+    pub from: PortRef,
+    /// Destination, written `"node.port"`.
+    pub to: PortRef,
+}
+
+impl Edge {
+    /// Parse both ends from `"node.port"` text.
+    pub fn new(from: &str, to: &str) -> Result<Self, String> {
+        Ok(Edge {
+            from: from.parse()?,
+            to: to.parse()?,
+        })
+    }
+}
+
+/// A port on a node, written `"node.port"` in files.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortRef {
+    /// Node id.
+    pub node: String,
+    /// Port (or parameter) name on that node.
+    pub port: String,
+}
+
+impl fmt::Display for PortRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.node, self.port)
+    }
+}
+
+impl std::str::FromStr for PortRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('.') {
+            Some((node, port)) if !node.is_empty() && !port.is_empty() && !port.contains('.') => {
+                Ok(PortRef {
+                    node: node.to_string(),
+                    port: port.to_string(),
+                })
+            }
+            _ => Err(format!("`{s}` is not a port reference; write it as \"node.port\"")),
+        }
+    }
+}
+
+impl Serialize for PortRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// True when `id` is a valid node id: non-empty, ASCII letters, digits, `_`, `-`.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The on-disk envelope around a [`Patch`].
+#[derive(Serialize, Deserialize)]
+struct PatchFile {
+    format: String,
+    version: u32,
+    #[serde(flatten)]
+    patch: Patch,
+}
+
+/// Just enough of the envelope to decide whether the rest is worth reading,
+/// so a future version's new fields give a version error, not a field error.
+#[derive(Deserialize)]
+struct Envelope {
+    format: Option<serde_json::Value>,
+    version: Option<serde_json::Value>,
+}
+
+impl Patch {
+    /// The node with this id.
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// Mutable access to the node with this id.
+    pub fn node_mut(&mut self, id: &str) -> Option<&mut Node> {
+        self.nodes.iter_mut().find(|n| n.id == id)
+    }
+
+    /// Add an edge from `"node.port"` text; panics on malformed text, so use
+    /// it for patches written in code, not for user input.
+    pub fn connect(&mut self, from: &str, to: &str) -> &mut Self {
+        self.edges
+            .push(Edge::new(from, to).expect("malformed port reference in code"));
+        self
+    }
+
+    /// Serialize as a pretty-printed, versioned patch file.
+    pub fn to_json(&self) -> String {
+        let file = PatchFile {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            patch: self.clone(),
+        };
+        let mut text = serde_json::to_string_pretty(&file).expect("a patch always serializes");
+        text.push('\n');
+        text
+    }
+
+    /// Parse patch file text without checking it against a registry.
+    /// `source` names the text in errors (usually the file path).
+    pub fn from_json(text: &str, source: &str) -> Result<Patch, LoadError> {
+        let at = |kind: LoadErrorKind, line: Option<usize>, column: Option<usize>| LoadError {
+            source: source.to_string(),
+            line,
+            column,
+            kind,
+        };
+        let json_err = |e: serde_json::Error| {
+            at(
+                LoadErrorKind::Json(strip_position(&e.to_string())),
+                Some(e.line()),
+                Some(e.column()),
+            )
+        };
+        let envelope: Envelope = serde_json::from_str(text).map_err(json_err)?;
+        match envelope.format {
+            None => return Err(at(LoadErrorKind::NotAPatch, None, None)),
+            Some(serde_json::Value::String(f)) if f == FORMAT => {}
+            Some(other) => {
+                let line = find_line(text, "\"format\"");
+                return Err(at(LoadErrorKind::WrongFormat(other.to_string()), line, None));
+            }
+        }
+        let version_line = find_line(text, "\"version\"");
+        match envelope.version {
+            None => return Err(at(LoadErrorKind::MissingVersion, None, None)),
+            Some(v) => match v.as_u64() {
+                Some(v) if v as u32 as u64 == v && v >= 1 && v as u32 <= VERSION => {}
+                Some(v) if v > VERSION as u64 => {
+                    return Err(at(LoadErrorKind::FutureVersion(v), version_line, None));
+                }
+                _ => {
+                    return Err(at(
+                        LoadErrorKind::BadVersion(v.to_string()),
+                        version_line,
+                        None,
+                    ));
+                }
+            },
+        }
+        let file: PatchFile = serde_json::from_str(text).map_err(json_err)?;
+        Ok(file.patch)
+    }
+}
+
+/// serde_json appends " at line L column C"; we report those separately.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The 1-based line of the first occurrence of `needle` in `text`.
+pub(crate) fn find_line(text: &str, needle: &str) -> Option<usize> {
+    text.find(needle)
+        .map(|offset| text[..offset].bytes().filter(|&b| b == b'\n').count() + 1)
+}
+
+/// Parse patch text and validate it against `registry`. Errors name `source`
+/// and, where it can be found, the line of the node or edge at fault.
+pub fn load_patch_str(text: &str, source: &str, registry: &Registry) -> Result<Patch, LoadError> {
+    let patch = Patch::from_json(text, source)?;
+    if let Err(err) = crate::compile::validate(&patch, registry) {
+        let line = err.locate_in(text);
+        return Err(LoadError {
+            source: source.to_string(),
+            line,
+            column: None,
+            kind: LoadErrorKind::Invalid(err),
+        });
+    }
+    Ok(patch)
+}
+
+/// Read, parse and validate a patch file.
+pub fn load_patch(path: &Path, registry: &Registry) -> Result<Patch, LoadError> {
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+        source: source.clone(),
+        line: None,
+        column: None,
+        kind: LoadErrorKind::Io(e.to_string()),
+    })?;
+    load_patch_str(&text, &source, registry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ref_round_trips_through_text() {
+        let p: PortRef = "osc1.out".parse().unwrap();
+        assert_eq!(p.node, "osc1");
+        assert_eq!(p.port, "out");
+        assert_eq!(p.to_string(), "osc1.out");
+        assert!("osc1".parse::<PortRef>().is_err());
+        assert!(".out".parse::<PortRef>().is_err());
+        assert!("a.b.c".parse::<PortRef>().is_err());
+    }
+
+    #[test]
+    fn json_errors_carry_line_and_column() {
+        let err = Patch::from_json("{\n  \"format\": \"patchbay\",\n  oops\n}", "x.json").unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert!(err.column.is_some());
+        assert!(err.to_string().starts_with("x.json:3:"), "{err}");
+    }
+}

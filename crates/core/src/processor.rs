@@ -1,0 +1,193 @@
+//! The audio-thread boundary: the [`Processor`] trait and the [`ProcessIo`]
+//! view of its buffers.
+//!
+//! Lifecycle of a processor:
+//! 1. built by its descriptor's `build` on the control thread (may allocate);
+//! 2. sent to the audio thread inside a schedule;
+//! 3. `set_param` and `process` are called there, and nothing else: they must
+//!    not allocate, lock, block, log or panic;
+//! 4. sent back inside the replaced schedule and dropped on the control thread.
+
+use std::marker::PhantomData;
+
+use crate::registry::{NodeDescriptor, PortSpec, no_latency};
+
+/// What a node's `build` and `latency` functions are told.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeContext<'a> {
+    /// Samples per second.
+    pub sample_rate: f32,
+    /// The schedule's block size: `process` never gets more frames.
+    pub max_block: usize,
+    /// Channel count of the node's "follows input" ports (at least 1).
+    pub channels: usize,
+    /// Initial parameter values, in declaration order.
+    pub params: &'a [f32],
+    /// For cycle breakers inside a feedback loop: their input arrives this
+    /// many samples late (one block), which a delay should subtract from its
+    /// delay time. Zero otherwise.
+    pub feedback_delay: usize,
+}
+
+impl NodeContext<'_> {
+    /// Initial value of parameter `index`.
+    pub fn param(&self, index: usize) -> f32 {
+        self.params[index]
+    }
+}
+
+/// A node's running state and DSP. Only `set_param` and `process` are ever
+/// called on the audio thread.
+pub trait Processor: Send {
+    /// Fill every output channel for `io.frames()` frames from the inputs.
+    fn process(&mut self, io: &mut ProcessIo<'_>);
+
+    /// A parameter's value changed (it is already smoothed by the runtime and
+    /// within its declared range). Called between `process` calls.
+    fn set_param(&mut self, index: usize, value: f32) {
+        let _ = (index, value);
+    }
+}
+
+/// A processor that writes silence to its outputs.
+pub struct Silent;
+
+impl Processor for Silent {
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        for port in 0..io.output_ports() {
+            for ch in 0..io.output_channels(port) {
+                io.output(port, ch).fill(0.0);
+            }
+        }
+    }
+}
+
+/// The built-in `output` node: its input is what the device or file hears.
+pub static OUTPUT: NodeDescriptor = NodeDescriptor {
+    kind: crate::registry::OUTPUT_KIND,
+    category: "io",
+    summary: "What the sound card or the rendered file hears. Several outputs are summed.",
+    inputs: &[PortSpec::audio("in", "Stereo signal to play; mono is sent to both sides.").channels(2)],
+    outputs: &[],
+    params: &[],
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |_| Box::new(Silent),
+};
+
+/// Where one port's channels live: a run of buffer indices.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PortBuffers {
+    pub start: u32,
+    pub len: u32,
+}
+
+/// A processor's window on its input and output buffers for one call.
+///
+/// Inputs are shared slices that stay valid for the whole call; outputs are
+/// exclusive. The compiler guarantees that a step's output buffers are
+/// distinct from each other and from its inputs, which is what makes handing
+/// out both at once sound.
+pub struct ProcessIo<'a> {
+    pool: *mut f32,
+    stride: usize,
+    offset: usize,
+    frames: usize,
+    inputs: &'a [PortBuffers],
+    outputs: &'a [PortBuffers],
+    buffer_ids: &'a [u32],
+    _borrow: PhantomData<&'a mut [f32]>,
+}
+
+impl<'a> ProcessIo<'a> {
+    /// # Safety
+    /// `pool` must point to at least `stride * n` floats, where `n` exceeds
+    /// every id in `buffer_ids`; `offset + frames <= stride`; no buffer used
+    /// by an output may be used by any other port of this call; and nothing
+    /// else may access the pool while this value lives.
+    pub(crate) unsafe fn new(
+        pool: *mut f32,
+        stride: usize,
+        offset: usize,
+        frames: usize,
+        inputs: &'a [PortBuffers],
+        outputs: &'a [PortBuffers],
+        buffer_ids: &'a [u32],
+    ) -> Self {
+        ProcessIo {
+            pool,
+            stride,
+            offset,
+            frames,
+            inputs,
+            outputs,
+            buffer_ids,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// Frames to process in this call.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Number of input ports.
+    pub fn input_ports(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Number of output ports.
+    pub fn output_ports(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Channels arriving at input `port`.
+    pub fn input_channels(&self, port: usize) -> usize {
+        self.inputs[port].len as usize
+    }
+
+    /// Channels of output `port`.
+    pub fn output_channels(&self, port: usize) -> usize {
+        self.outputs[port].len as usize
+    }
+
+    fn buffer(&self, ports: &[PortBuffers], port: usize, ch: usize) -> *mut f32 {
+        let p = ports[port];
+        assert!(ch < p.len as usize, "channel {ch} out of range");
+        let id = self.buffer_ids[(p.start as usize) + ch] as usize;
+        // SAFETY: `new`'s contract: every id is inside the pool.
+        unsafe { self.pool.add(id * self.stride + self.offset) }
+    }
+
+    /// Input `port`, channel `ch` (silence when unconnected). A mono signal
+    /// arriving at a wider port appears on every channel.
+    pub fn input(&self, port: usize, ch: usize) -> &'a [f32] {
+        let ptr = self.buffer(self.inputs, port, ch);
+        // SAFETY: input buffers are not written during this call (`new`).
+        unsafe { std::slice::from_raw_parts(ptr, self.frames) }
+    }
+
+    /// Output `port`, channel `ch`.
+    pub fn output(&mut self, port: usize, ch: usize) -> &mut [f32] {
+        let ptr = self.buffer(self.outputs, port, ch);
+        // SAFETY: output buffers are exclusive to this port and channel, and
+        // the `&mut self` borrow keeps this the only live output slice.
+        unsafe { std::slice::from_raw_parts_mut(ptr, self.frames) }
+    }
+
+    /// Several distinct `(port, channel)` outputs at once, for nodes that
+    /// write them in one loop.
+    pub fn outputs<const N: usize>(&mut self, which: [(usize, usize); N]) -> [&mut [f32]; N] {
+        for i in 0..N {
+            for j in 0..i {
+                assert!(which[i] != which[j], "output requested twice");
+            }
+        }
+        let frames = self.frames;
+        which.map(|(port, ch)| {
+            let ptr = self.buffer(self.outputs, port, ch);
+            // SAFETY: distinct (port, channel) pairs map to distinct buffers.
+            unsafe { std::slice::from_raw_parts_mut(ptr, frames) }
+        })
+    }
+}

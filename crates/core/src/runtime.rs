@@ -1,0 +1,481 @@
+//! The block executor and the rings that connect it to the control thread.
+//!
+//! A [`Schedule`] is a [`Plan`] made runnable: processors built, buffers
+//! allocated, steps flattened to indices. The [`Runtime`] owns the live
+//! schedule on the audio thread and walks it block by block; the [`Engine`]
+//! is its control-side handle. They share nothing but two rtrb rings:
+//! commands in (parameter changes and schedule swaps, in order, must
+//! deliver), garbage out (replaced schedules, dropped on the control side).
+
+use crate::plan::{BufferId, Plan, Step};
+use crate::processor::{NodeContext, PortBuffers, ProcessIo, Processor};
+use crate::registry::{NodeDescriptor, Unit};
+
+/// Parameter glides and signal-driven parameters advance in chunks of this
+/// many frames: the granularity of smoothing and modulation.
+pub const CONTROL_CHUNK: usize = 16;
+
+/// Capacity of the command ring.
+const COMMAND_CAPACITY: usize = 4096;
+/// Capacity of the garbage ring; one swap produces one item.
+const GARBAGE_CAPACITY: usize = 64;
+
+/// A parameter's smoothed state on the audio thread.
+#[derive(Clone, Copy, Debug)]
+struct ParamState {
+    value: f32,
+    target: f32,
+    step: f32,
+    chunks_left: u32,
+    min: f32,
+    max: f32,
+    glide_chunks: u32,
+}
+
+/// A node's processor and its parameters, as the audio thread holds them.
+struct NodeSlot {
+    processor: Box<dyn Processor>,
+    params: Vec<ParamState>,
+    /// How many of `params` are gliding.
+    gliding: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum ExecStep {
+    Process {
+        node: u32,
+        inputs: (u32, u32),
+        outputs: (u32, u32),
+        modulations: (u32, u32),
+    },
+    Sum {
+        inputs: (u32, u32),
+        output: u32,
+    },
+    Copy {
+        from: u32,
+        to: u32,
+    },
+    Delay {
+        line: u32,
+        input: u32,
+        output: u32,
+    },
+}
+
+/// A ring used to align a path with a slower parallel one.
+struct DelayLine {
+    data: Vec<f32>,
+    pos: usize,
+}
+
+/// A plan made runnable: processors built, buffers preallocated.
+pub struct Schedule {
+    block: usize,
+    pool: Vec<f32>,
+    steps: Vec<ExecStep>,
+    ports: Vec<PortBuffers>,
+    buffer_ids: Vec<u32>,
+    modulations: Vec<(u32, u32)>,
+    nodes: Vec<NodeSlot>,
+    delays: Vec<DelayLine>,
+    master: [BufferId; 2],
+}
+
+impl Schedule {
+    /// Build every processor and buffer for `plan` (control thread).
+    pub fn new(plan: &Plan) -> Schedule {
+        let mut nodes = Vec::with_capacity(plan.nodes.len());
+        for n in &plan.nodes {
+            let ctx = NodeContext {
+                sample_rate: plan.sample_rate,
+                max_block: plan.block,
+                channels: n.channels,
+                params: &n.params,
+                feedback_delay: n.feedback_delay,
+            };
+            nodes.push(NodeSlot {
+                processor: (n.descriptor.build)(&ctx),
+                params: param_states(n.descriptor, &n.params, plan.sample_rate),
+                gliding: 0,
+            });
+        }
+        let mut schedule = Schedule {
+            block: plan.block,
+            pool: vec![0.0; plan.buffer_count * plan.block],
+            steps: Vec::with_capacity(plan.steps.len()),
+            ports: Vec::new(),
+            buffer_ids: Vec::new(),
+            modulations: Vec::new(),
+            nodes,
+            delays: Vec::new(),
+            master: plan.master,
+        };
+        for step in &plan.steps {
+            let exec = match step {
+                Step::Process {
+                    node,
+                    inputs,
+                    outputs,
+                    modulations,
+                } => {
+                    let inputs = schedule.push_ports(inputs);
+                    let outputs = schedule.push_ports(outputs);
+                    let start = schedule.modulations.len() as u32;
+                    schedule
+                        .modulations
+                        .extend(modulations.iter().map(|&(p, b)| (p as u32, b)));
+                    ExecStep::Process {
+                        node: *node as u32,
+                        inputs,
+                        outputs,
+                        modulations: (start, schedule.modulations.len() as u32),
+                    }
+                }
+                Step::Sum { inputs, output } => {
+                    let start = schedule.buffer_ids.len() as u32;
+                    schedule.buffer_ids.extend_from_slice(inputs);
+                    ExecStep::Sum {
+                        inputs: (start, schedule.buffer_ids.len() as u32),
+                        output: *output,
+                    }
+                }
+                Step::Copy { from, to } => ExecStep::Copy { from: *from, to: *to },
+                Step::Delay {
+                    samples,
+                    input,
+                    output,
+                } => {
+                    schedule.delays.push(DelayLine {
+                        data: vec![0.0; *samples],
+                        pos: 0,
+                    });
+                    ExecStep::Delay {
+                        line: schedule.delays.len() as u32 - 1,
+                        input: *input,
+                        output: *output,
+                    }
+                }
+            };
+            schedule.steps.push(exec);
+        }
+        schedule
+    }
+
+    fn push_ports(&mut self, ports: &[Vec<BufferId>]) -> (u32, u32) {
+        let start = self.ports.len() as u32;
+        for channels in ports {
+            self.ports.push(PortBuffers {
+                start: self.buffer_ids.len() as u32,
+                len: channels.len() as u32,
+            });
+            self.buffer_ids.extend_from_slice(channels);
+        }
+        (start, self.ports.len() as u32)
+    }
+
+    /// Frames per block.
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
+    fn buffer(&self, id: u32) -> &[f32] {
+        let start = id as usize * self.block;
+        &self.pool[start..start + self.block]
+    }
+
+    /// Left and right of the last processed block.
+    pub fn master(&self) -> [&[f32]; 2] {
+        [self.buffer(self.master[0]), self.buffer(self.master[1])]
+    }
+
+    /// Run one block (audio thread).
+    pub fn process(&mut self) {
+        let _denormals = crate::denormal::FlushToZero::new();
+        let block = self.block;
+        for i in 0..self.steps.len() {
+            match self.steps[i] {
+                ExecStep::Process {
+                    node,
+                    inputs,
+                    outputs,
+                    modulations,
+                } => self.run_node(node as usize, inputs, outputs, modulations),
+                ExecStep::Sum { inputs, output } => {
+                    let (pool, ids) = (&mut self.pool, &self.buffer_ids);
+                    let out = output as usize * block;
+                    let first = ids[inputs.0 as usize] as usize * block;
+                    pool.copy_within(first..first + block, out);
+                    for &id in &ids[inputs.0 as usize + 1..inputs.1 as usize] {
+                        let src = id as usize * block;
+                        for k in 0..block {
+                            pool[out + k] += pool[src + k];
+                        }
+                    }
+                }
+                ExecStep::Copy { from, to } => {
+                    let from = from as usize * block;
+                    self.pool.copy_within(from..from + block, to as usize * block);
+                }
+                ExecStep::Delay { line, input, output } => {
+                    let line = &mut self.delays[line as usize];
+                    let (input, output) = (input as usize * block, output as usize * block);
+                    let len = line.data.len();
+                    for k in 0..block {
+                        let x = self.pool[input + k];
+                        self.pool[output + k] = line.data[line.pos];
+                        line.data[line.pos] = x;
+                        line.pos = if line.pos + 1 == len { 0 } else { line.pos + 1 };
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_node(&mut self, node: usize, inputs: (u32, u32), outputs: (u32, u32), mods: (u32, u32)) {
+        let block = self.block;
+        let slot = &mut self.nodes[node];
+        let ports_in = &self.ports[inputs.0 as usize..inputs.1 as usize];
+        let ports_out = &self.ports[outputs.0 as usize..outputs.1 as usize];
+        let mods = &self.modulations[mods.0 as usize..mods.1 as usize];
+        let pool = self.pool.as_mut_ptr();
+        if slot.gliding == 0 && mods.is_empty() {
+            // SAFETY: the plan's buffer ids are below `buffer_count`, the pool
+            // holds `buffer_count * block` samples, and the compiler gives
+            // each output its own buffer, distinct from every input.
+            let mut io = unsafe { ProcessIo::new(pool, block, 0, block, ports_in, ports_out, &self.buffer_ids) };
+            slot.processor.process(&mut io);
+            return;
+        }
+        let mut offset = 0;
+        while offset < block {
+            let frames = CONTROL_CHUNK.min(block - offset);
+            for &(param, buffer) in mods {
+                // SAFETY: as above; this buffer is an input of the step.
+                let driven = unsafe { *pool.add(buffer as usize * block + offset) };
+                let state = &mut slot.params[param as usize];
+                let value = if driven.is_finite() {
+                    driven.clamp(state.min, state.max)
+                } else {
+                    state.value
+                };
+                if value != state.value {
+                    state.value = value;
+                    slot.processor.set_param(param as usize, value);
+                }
+            }
+            if slot.gliding > 0 {
+                for (index, state) in slot.params.iter_mut().enumerate() {
+                    if state.chunks_left > 0 {
+                        state.chunks_left -= 1;
+                        state.value = if state.chunks_left == 0 {
+                            slot.gliding -= 1;
+                            state.target
+                        } else {
+                            state.value + state.step
+                        };
+                        slot.processor.set_param(index, state.value);
+                    }
+                }
+            }
+            // SAFETY: as above, with `offset + frames <= block`.
+            let mut io =
+                unsafe { ProcessIo::new(pool, block, offset, frames, ports_in, ports_out, &self.buffer_ids) };
+            slot.processor.process(&mut io);
+            offset += frames;
+        }
+    }
+
+    /// Start a parameter glide towards `value` (audio thread, between blocks).
+    fn set_param(&mut self, node: usize, param: usize, value: f32) {
+        let Some(slot) = self.nodes.get_mut(node) else { return };
+        let Some(state) = slot.params.get_mut(param) else { return };
+        let target = if value.is_finite() {
+            value.clamp(state.min, state.max)
+        } else {
+            return;
+        };
+        if state.chunks_left > 0 {
+            slot.gliding -= 1;
+        }
+        state.target = target;
+        if state.glide_chunks == 0 {
+            state.chunks_left = 0;
+            state.value = target;
+            slot.processor.set_param(param, target);
+        } else {
+            state.chunks_left = state.glide_chunks;
+            state.step = (target - state.value) / state.glide_chunks as f32;
+            slot.gliding += 1;
+        }
+    }
+}
+
+fn param_states(desc: &NodeDescriptor, values: &[f32], sample_rate: f32) -> Vec<ParamState> {
+    desc.params
+        .iter()
+        .zip(values)
+        .map(|(spec, &value)| ParamState {
+            value,
+            target: value,
+            step: 0.0,
+            chunks_left: 0,
+            min: spec.min as f32,
+            max: spec.max as f32,
+            glide_chunks: if spec.unit == Unit::Choice {
+                0
+            } else {
+                (spec.smoothing_s * sample_rate as f64 / CONTROL_CHUNK as f64).round() as u32
+            },
+        })
+        .collect()
+}
+
+/// A message from the control thread to the audio thread. Must deliver:
+/// the control side retries when the ring is full.
+pub enum Command {
+    /// Glide parameter `param` of node `node` (plan indices) to `value`.
+    SetParam {
+        /// Node index in the current schedule's plan.
+        node: u32,
+        /// Parameter index in the node's descriptor.
+        param: u32,
+        /// New value; clamped to the parameter's range.
+        value: f32,
+    },
+    /// Replace the running schedule between two blocks.
+    Swap(Box<Schedule>),
+}
+
+/// The audio-thread half: owns the live schedule and runs it.
+pub struct Runtime {
+    schedule: Box<Schedule>,
+    commands: rtrb::Consumer<Command>,
+    garbage: rtrb::Producer<Box<Schedule>>,
+    /// A replaced schedule waiting for room on the garbage ring; never
+    /// dropped here.
+    held: Option<Box<Schedule>>,
+    /// Frames of the current block already handed to the host.
+    consumed: usize,
+}
+
+/// The control-thread half: sends commands, receives garbage.
+pub struct Engine {
+    commands: rtrb::Producer<Command>,
+    garbage: rtrb::Consumer<Box<Schedule>>,
+}
+
+/// Why a command could not be sent.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// The audio thread is not draining commands (stopped or stalled).
+    #[error("the audio engine is not taking commands (command queue full)")]
+    Full,
+}
+
+impl Engine {
+    /// Queue a command.
+    pub fn send(&mut self, command: Command) -> Result<(), SendError> {
+        self.commands.push(command).map_err(|_| SendError::Full)
+    }
+
+    /// Drop schedules the audio thread has finished with; returns how many.
+    pub fn collect_garbage(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(old) = self.garbage.pop() {
+            drop(old);
+            n += 1;
+        }
+        n
+    }
+}
+
+/// An engine handle and its runtime, starting with `schedule`.
+pub fn engine(schedule: Schedule) -> (Engine, Runtime) {
+    let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(COMMAND_CAPACITY);
+    let (garbage_tx, garbage_rx) = rtrb::RingBuffer::new(GARBAGE_CAPACITY);
+    let consumed = schedule.block;
+    (
+        Engine {
+            commands: cmd_tx,
+            garbage: garbage_rx,
+        },
+        Runtime {
+            schedule: Box::new(schedule),
+            commands: cmd_rx,
+            garbage: garbage_tx,
+            held: None,
+            consumed,
+        },
+    )
+}
+
+impl Runtime {
+    /// The running schedule.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Apply queued commands, then run one block (audio thread).
+    pub fn process_block(&mut self) {
+        self.drain_commands();
+        self.schedule.process();
+    }
+
+    fn drain_commands(&mut self) {
+        if let Some(old) = self.held.take()
+            && let Err(rtrb::PushError::Full(old)) = self.garbage.push(old)
+        {
+            self.held = Some(old);
+            return;
+        }
+        while let Ok(command) = self.commands.pop() {
+            match command {
+                Command::SetParam { node, param, value } => {
+                    self.schedule.set_param(node as usize, param as usize, value)
+                }
+                Command::Swap(new) => {
+                    let old = std::mem::replace(&mut self.schedule, new);
+                    if let Err(rtrb::PushError::Full(old)) = self.garbage.push(old) {
+                        // Keep it and stop here, so a second swap cannot
+                        // force a drop on this thread.
+                        self.held = Some(old);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fill an interleaved host buffer of any length (audio thread). The
+    /// engine runs fixed-size blocks, so output is the same whatever the
+    /// host's callback size.
+    pub fn fill_interleaved(&mut self, out: &mut [f32], channels: usize) {
+        let block = self.schedule.block;
+        let frames = out.len() / channels.max(1);
+        let mut written = 0;
+        while written < frames {
+            if self.consumed == block {
+                self.process_block();
+                self.consumed = 0;
+            }
+            let n = (block - self.consumed).min(frames - written);
+            let [left, right] = self.schedule.master();
+            for k in 0..n {
+                let frame = &mut out[(written + k) * channels..(written + k + 1) * channels];
+                let src = self.consumed + k;
+                match frame {
+                    [mono] => *mono = 0.5 * (left[src] + right[src]),
+                    [l, r, rest @ ..] => {
+                        *l = left[src];
+                        *r = right[src];
+                        rest.fill(0.0);
+                    }
+                    [] => {}
+                }
+            }
+            self.consumed += n;
+            written += n;
+        }
+    }
+}

@@ -586,7 +586,11 @@ impl<'a> Emitter<'a> {
             }
             self.outputs[v] = outputs;
         }
-        // Output nodes all meet at the master, aligned to the slowest.
+        // Output nodes all meet at the master, aligned to the slowest, and
+        // are summed in patch order: float addition is not associative, so
+        // the order must come from the document, not from the traversal
+        // (which changes with unrelated edits such as listing edges anew).
+        outputs_nodes.sort_unstable();
         let latency = outputs_nodes.iter().map(|&v| self.arrival(v)).max().unwrap_or(0);
         let heard: Vec<Vec<BufferId>> = outputs_nodes
             .iter()

@@ -1,1 +1,56 @@
-//! Test helpers.
+//! Helpers shared by the workspace-level tests in `tests/`: paths into the
+//! repository, rendering a patch to memory, reading WAV files back, and the
+//! sound measurements of `patchbay_nodes::analysis`.
+
+use std::path::{Path, PathBuf};
+
+use patchbay_core::{CompileOptions, Patch, Schedule, compile, load_patch};
+pub use patchbay_nodes::analysis::*;
+
+/// A path relative to the repository root.
+pub fn repo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// Load a patch file from the repository with the built-in registry.
+pub fn load(relative: &str) -> Patch {
+    load_patch(&repo(relative), patchbay_nodes::registry()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Render `patch` in memory: (left, right) for `seconds` at `sample_rate`.
+pub fn render(patch: &Patch, seconds: f64, sample_rate: u32) -> (Vec<f32>, Vec<f32>) {
+    let opts = CompileOptions {
+        sample_rate: sample_rate as f32,
+        block: patchbay_core::DEFAULT_BLOCK,
+    };
+    let plan = compile(patch, patchbay_nodes::registry(), &opts).unwrap_or_else(|e| panic!("{e}"));
+    let mut schedule = Schedule::new(&plan);
+    let frames = (seconds * sample_rate as f64) as usize;
+    let (mut left, mut right) = (Vec::with_capacity(frames), Vec::with_capacity(frames));
+    while left.len() < frames {
+        schedule.process();
+        let [l, r] = schedule.master();
+        left.extend_from_slice(l);
+        right.extend_from_slice(r);
+    }
+    left.truncate(frames);
+    right.truncate(frames);
+    (left, right)
+}
+
+/// Read a stereo WAV file written by patchbay as floats: (left, right, rate).
+pub fn read_wav(path: &Path) -> (Vec<f32>, Vec<f32>, u32) {
+    let mut reader = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = reader.spec();
+    let samples: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader.samples::<f32>().map(Result::unwrap).collect(),
+        hound::SampleFormat::Int => {
+            let scale = (1u64 << (spec.bits_per_sample - 1)) as f32;
+            reader.samples::<i32>().map(|s| s.unwrap() as f32 / scale).collect()
+        }
+    };
+    let channels = spec.channels as usize;
+    let left = samples.iter().step_by(channels).copied().collect();
+    let right = samples.iter().skip(1).step_by(channels).copied().collect();
+    (left, right, spec.sample_rate)
+}

@@ -1,1 +1,153 @@
-fn main() {}
+//! The `patchbay` command: a thin layer over the library crates that turns
+//! their typed errors into one clear line each.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use patchbay_core::{CompileOptions, Patch, compile, load_patch};
+use patchbay_io::{RenderOptions, SampleFormat, render_to_wav};
+
+#[derive(Parser)]
+#[command(name = "patchbay", version, about = "A modular node-graph audio environment")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render a patch to a WAV file, faster than real time.
+    Render {
+        /// Patch file (.json).
+        patch: PathBuf,
+        /// Output WAV file.
+        #[arg(short, long, default_value = "out.wav")]
+        output: PathBuf,
+        /// Length in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Sample rate in Hz.
+        #[arg(long, default_value_t = 48_000)]
+        rate: u32,
+        /// Frames per processing block.
+        #[arg(long, default_value_t = patchbay_core::DEFAULT_BLOCK)]
+        block: usize,
+        /// Sample format: f32, i24 or i16.
+        #[arg(long, default_value = "f32")]
+        format: SampleFormat,
+    },
+    /// Check a patch; exits non-zero with the error if it is bad.
+    Check {
+        /// Patch file (.json).
+        patch: PathBuf,
+        /// Also print the compiled plan: order, buffers, buffer count.
+        #[arg(long)]
+        plan: bool,
+    },
+    /// List every node kind with its ports and parameters.
+    Nodes {
+        /// Write the node reference as Markdown instead.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let registry = patchbay_nodes::registry();
+    match cli.command {
+        Command::Render {
+            patch,
+            output,
+            seconds,
+            rate,
+            block,
+            format,
+        } => {
+            let loaded = load(&patch)?;
+            let options = RenderOptions {
+                seconds,
+                sample_rate: rate,
+                block,
+                format,
+            };
+            render(&loaded, &options, &output)
+        }
+        Command::Check { patch, plan } => {
+            let loaded = load(&patch)?;
+            let compiled = compile(&loaded, registry, &CompileOptions::default())
+                .with_context(|| patch.display().to_string())?;
+            if plan {
+                print!("{compiled}");
+            } else {
+                println!(
+                    "{}: ok ({} nodes, {} edges, {} buffers)",
+                    patch.display(),
+                    loaded.nodes.len(),
+                    loaded.edges.len(),
+                    compiled.buffer_count
+                );
+            }
+            Ok(())
+        }
+        Command::Nodes { markdown } => {
+            if markdown {
+                print!("{}", registry.describe_markdown());
+            } else {
+                print!("{}", registry.describe_text());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Patch> {
+    Ok(load_patch(path, patchbay_nodes::registry())?)
+}
+
+fn render(patch: &Patch, options: &RenderOptions, output: &Path) -> Result<()> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new((options.seconds * options.sample_rate as f64) as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let summary = render_to_wav(patch, patchbay_nodes::registry(), options, output, &mut |done, _| {
+        if let Some(bar) = &bar {
+            bar.set_position(done);
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let peak_db = 20.0 * summary.peak.max(1e-10).log10();
+    eprintln!(
+        "rendered {:.2} s in {:.2} s ({:.0}x real time), peak {:.1} dBFS -> {}",
+        summary.seconds,
+        summary.wall.as_secs_f64(),
+        summary.realtime_factor(),
+        peak_db,
+        output.display()
+    );
+    if summary.non_finite > 0 {
+        eprintln!(
+            "warning: {} non-finite samples were replaced by silence",
+            summary.non_finite
+        );
+    }
+    Ok(())
+}

@@ -98,6 +98,10 @@ pub fn compile(patch: &Patch, registry: &Registry, opts: &CompileOptions) -> Res
     let widths = resolve_channels(patch, &descs, &links, &order)?;
 
     let n = patch.nodes.len();
+    let mut fed_back = vec![false; n];
+    for l in links.iter().filter(|l| l.feedback) {
+        fed_back[l.dst] = true;
+    }
     let mut nodes: Vec<PlanNode> = Vec::with_capacity(n);
     for i in 0..n {
         let ctx = NodeContext {
@@ -107,13 +111,12 @@ pub fn compile(patch: &Patch, registry: &Registry, opts: &CompileOptions) -> Res
             params: &params[i],
             feedback_delay: 0,
         };
-        let feeds_back = links.iter().any(|l| l.dst == i && l.feedback);
         nodes.push(PlanNode {
             id: patch.nodes[i].id.clone(),
             descriptor: descs[i],
             channels: widths.follows[i],
             latency: (descs[i].latency)(&ctx),
-            feedback_delay: if feeds_back { opts.block } else { 0 },
+            feedback_delay: if fed_back[i] { opts.block } else { 0 },
             params: params[i].clone(),
         });
     }

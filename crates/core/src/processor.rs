@@ -127,30 +127,36 @@ impl<'a> ProcessIo<'a> {
     }
 
     /// Frames to process in this call.
+    #[inline]
     pub fn frames(&self) -> usize {
         self.frames
     }
 
     /// Number of input ports.
+    #[inline]
     pub fn input_ports(&self) -> usize {
         self.inputs.len()
     }
 
     /// Number of output ports.
+    #[inline]
     pub fn output_ports(&self) -> usize {
         self.outputs.len()
     }
 
     /// Channels arriving at input `port`.
+    #[inline]
     pub fn input_channels(&self, port: usize) -> usize {
         self.inputs[port].len as usize
     }
 
     /// Channels of output `port`.
+    #[inline]
     pub fn output_channels(&self, port: usize) -> usize {
         self.outputs[port].len as usize
     }
 
+    #[inline]
     fn buffer(&self, ports: &[PortBuffers], port: usize, ch: usize) -> *mut f32 {
         let p = ports[port];
         assert!(ch < p.len as usize, "channel {ch} out of range");
@@ -161,6 +167,7 @@ impl<'a> ProcessIo<'a> {
 
     /// Input `port`, channel `ch` (silence when unconnected). A mono signal
     /// arriving at a wider port appears on every channel.
+    #[inline]
     pub fn input(&self, port: usize, ch: usize) -> &'a [f32] {
         let ptr = self.buffer(self.inputs, port, ch);
         // SAFETY: input buffers are not written during this call (`new`).
@@ -168,6 +175,7 @@ impl<'a> ProcessIo<'a> {
     }
 
     /// Output `port`, channel `ch`.
+    #[inline]
     pub fn output(&mut self, port: usize, ch: usize) -> &mut [f32] {
         let ptr = self.buffer(self.outputs, port, ch);
         // SAFETY: output buffers are exclusive to this port and channel, and
@@ -177,6 +185,7 @@ impl<'a> ProcessIo<'a> {
 
     /// Several distinct `(port, channel)` outputs at once, for nodes that
     /// write them in one loop.
+    #[inline]
     pub fn outputs<const N: usize>(&mut self, which: [(usize, usize); N]) -> [&mut [f32]; N] {
         for i in 0..N {
             for j in 0..i {

@@ -1,0 +1,122 @@
+//! The `patchbay` binary end to end: exit codes, messages, files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+}
+
+fn patchbay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .expect("patchbay runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("patchbay-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn check_accepts_every_example_patch() {
+    for entry in std::fs::read_dir(repo("patches")).unwrap() {
+        let path = entry.unwrap().path();
+        let out = patchbay(&["check", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}: {}", path.display(), text(&out.stderr));
+        assert!(text(&out.stdout).contains(": ok ("));
+    }
+}
+
+#[test]
+fn check_rejects_a_bad_patch_naming_file_line_and_node() {
+    let dir = temp_dir("bad");
+    let path = dir.join("typo.json");
+    std::fs::write(
+        &path,
+        "{\n  \"format\": \"patchbay\",\n  \"version\": 1,\n  \"nodes\": [\n    { \"id\": \"osc\", \"kind\": \"sine\", \"params\": { \"frq\": 440 } }\n  ]\n}\n",
+    )
+    .unwrap();
+    let out = patchbay(&["check", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("typo.json:5:"), "{err}");
+    assert!(err.contains("node `osc`") && err.contains("`frq`") && err.contains("did you mean `freq`"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn check_plan_prints_order_and_buffers() {
+    let out = patchbay(&["check", "patches/sine.json", "--plan"]);
+    assert!(out.status.success());
+    let plan = text(&out.stdout);
+    assert!(plan.contains("buffers of 64 frames"), "{plan}");
+    assert!(plan.contains("osc (sine)"), "{plan}");
+    assert!(plan.contains("master: L=b"), "{plan}");
+}
+
+#[test]
+fn render_writes_the_requested_file() {
+    let dir = temp_dir("render");
+    let wav = dir.join("sine.wav");
+    let out = patchbay(&[
+        "render",
+        "patches/sine.json",
+        "-o",
+        wav.to_str().unwrap(),
+        "--seconds",
+        "1.5",
+        "--rate",
+        "44100",
+        "--format",
+        "i16",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stderr);
+    assert!(summary.contains("rendered 1.50 s") && summary.contains("real time"), "{summary}");
+    let reader = hound::WavReader::open(&wav).unwrap();
+    assert_eq!(reader.spec().sample_rate, 44_100);
+    assert_eq!(reader.spec().bits_per_sample, 16);
+    assert_eq!(reader.duration(), 66_150);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn render_reports_a_missing_file_in_one_line() {
+    let out = patchbay(&["render", "patches/no-such.json", "-o", "/tmp/x.wav"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: patches/no-such.json: cannot read"), "{err}");
+}
+
+#[test]
+fn the_node_reference_in_docs_is_up_to_date() {
+    let out = patchbay(&["nodes", "--markdown"]);
+    assert!(out.status.success());
+    let generated = text(&out.stdout);
+    let committed = std::fs::read_to_string(repo("docs/nodes.md")).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "docs/nodes.md is stale: run `cargo run -p patchbay -- nodes --markdown > docs/nodes.md`"
+    );
+    for d in patchbay_kinds(&text(&patchbay(&["nodes"]).stdout)) {
+        assert!(generated.contains(&format!("### `{d}`")), "{d} missing from the reference");
+    }
+}
+
+/// Kind names from the plain listing (lines indented by two spaces).
+fn patchbay_kinds(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}

@@ -1,0 +1,83 @@
+//! Engine benchmarks: compile time by patch size, per-node scheduling
+//! overhead, and the demo patch's real-time factor.
+//!
+//! Run with `cargo bench -p patchbay-io --bench engine`.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use patchbay_core::{CompileOptions, Node, Patch, Schedule, compile, load_patch};
+
+/// A chain `sine -> gain -> gain -> ... -> output` of `n` unity gains.
+fn gain_chain(n: usize) -> Patch {
+    let mut patch = Patch::default();
+    patch.nodes.push(Node::new("src", "sine"));
+    let mut prev = "src".to_string();
+    for i in 0..n {
+        let id = format!("g{i}");
+        patch.nodes.push(Node::new(&id, "gain"));
+        patch.connect(&format!("{prev}.out"), &format!("{id}.in"));
+        prev = id;
+    }
+    patch.nodes.push(Node::new("out", "output"));
+    patch.connect(&format!("{prev}.out"), "out.in");
+    patch
+}
+
+fn bench_compile(c: &mut Criterion) {
+    let registry = patchbay_nodes::registry();
+    let mut group = c.benchmark_group("compile");
+    group.sample_size(10);
+    for n in [100, 1_000, 10_000] {
+        let patch = gain_chain(n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &patch, |b, patch| {
+            b.iter(|| compile(black_box(patch), registry, &CompileOptions::default()).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn bench_chain(c: &mut Criterion) {
+    let plan = compile(
+        &gain_chain(1_000),
+        patchbay_nodes::registry(),
+        &CompileOptions::default(),
+    )
+    .unwrap();
+    let mut schedule = Schedule::new(&plan);
+    let mut group = c.benchmark_group("schedule");
+    // One element per node per block: the reported time per element is the
+    // cost of one node for one 64-frame block.
+    group.throughput(Throughput::Elements(1_001));
+    group.bench_function("1000 unity gains, 64-frame block", |b| {
+        b.iter(|| {
+            schedule.process();
+            black_box(schedule.master()[0][0]);
+        })
+    });
+    group.finish();
+}
+
+fn bench_demo(c: &mut Criterion) {
+    let registry = patchbay_nodes::registry();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../patches/demo.json");
+    let patch = load_patch(&path, registry).unwrap();
+    let opts = CompileOptions::default();
+    let plan = compile(&patch, registry, &opts).unwrap();
+    let mut schedule = Schedule::new(&plan);
+    let mut group = c.benchmark_group("demo");
+    // One element per block; real-time factor = (64 / 48000 s) / time per block.
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("demo.json, one 64-frame block", |b| {
+        b.iter(|| {
+            schedule.process();
+            black_box(schedule.master()[0][0]);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_compile, bench_chain, bench_demo);
+criterion_main!(benches);

@@ -1,0 +1,78 @@
+//! The audio thread's rule, enforced: the engine's whole process path —
+//! draining parameter commands and schedule swaps, running every node kind
+//! of the library, and handing blocks to a host — allocates nothing.
+//!
+//! The test binary's allocator counts (de)allocations made inside
+//! `assert_no_alloc`; any count above zero fails the test.
+
+use assert_no_alloc::{AllocDisabler, assert_no_alloc, reset_violation_count, violation_count};
+use patchbay_core::{Channels, Command, CompileOptions, Node, Patch, Schedule, Unit, compile, engine};
+
+#[cfg(debug_assertions)]
+#[global_allocator]
+static ALLOCATOR: AllocDisabler = AllocDisabler;
+
+/// One node of every kind, each input fed by a sine and its first
+/// parameter driven by a slow sine, all outputs summed into the output.
+fn every_kind_patch(freq: f64) -> Patch {
+    let registry = patchbay_nodes::registry();
+    let mut patch = Patch::default();
+    patch.nodes.push(Node::new("src", "sine").with("freq", freq).with("amp", 0.5));
+    patch.nodes.push(Node::new("lfo", "sine").with("freq", 0.5));
+    patch.nodes.push(Node::new("out", "output"));
+    for d in registry.kinds().into_iter().filter(|d| d.kind != "output") {
+        let id = format!("n_{}", d.kind);
+        patch.nodes.push(Node::new(&id, d.kind));
+        for input in d.inputs {
+            patch.connect("src.out", &format!("{id}.{}", input.name));
+        }
+        if let Some(param) = d.params.iter().find(|p| p.unit != Unit::Choice) {
+            patch.connect("lfo.out", &format!("{id}.{}", param.name));
+        }
+        // Outputs up to stereo reach the output node; wider ones run as sinks.
+        if let Some(output) = d.outputs.first()
+            && !matches!(output.channels, Channels::Fixed(n) if n > 2)
+        {
+            patch.connect(&format!("{id}.{}", output.name), "out.in");
+        }
+    }
+    patch
+}
+
+#[test]
+fn the_process_path_never_allocates() {
+    let registry = patchbay_nodes::registry();
+    let opts = CompileOptions::default();
+    let first = compile(&every_kind_patch(220.0), registry, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let second = compile(&every_kind_patch(330.0), registry, &opts).unwrap();
+    let (mut engine, mut runtime) = engine(Schedule::new(&first));
+
+    // Commands are queued on the control side (which may allocate), then
+    // drained and applied on the "audio thread" under the guard.
+    for node in 0..first.nodes.len() as u32 {
+        for param in 0..first.nodes[node as usize].params.len() as u32 {
+            engine
+                .send(Command::SetParam { node, param, value: 0.3 })
+                .unwrap();
+        }
+    }
+    let swap = Box::new(Schedule::new(&second));
+    let mut host = vec![0.0f32; 2 * 1000];
+
+    reset_violation_count();
+    assert_no_alloc(|| {
+        for _ in 0..200 {
+            runtime.process_block();
+        }
+    });
+    engine.send(Command::Swap(swap)).unwrap();
+    assert_no_alloc(|| {
+        // Host callbacks of sizes that do not divide the block size.
+        for frames in [1000, 37, 512, 1] {
+            runtime.fill_interleaved(&mut host[..frames * 2], 2);
+        }
+    });
+    assert_eq!(violation_count(), 0, "the audio thread allocated");
+    assert_eq!(engine.collect_garbage(), 1, "the replaced schedule came back");
+    assert!(host.iter().all(|x| x.is_finite()));
+}

@@ -502,7 +502,14 @@ impl<'a> Emitter<'a> {
             } else {
                 self.outputs[l.src][l.out_port].clone()
             };
-            let lag = if l.feedback { 0 } else { arrival - self.ready_at[l.src] };
+            // A node fed back from its own loop hears that signal one block
+            // late (`feedback_delay`); its other inputs are delayed to match,
+            // so the node can subtract the block from all of its input.
+            let late = match target {
+                Target::Input(_) => self.nodes[node].feedback_delay,
+                Target::Param(_) => 0,
+            };
+            let lag = if l.feedback { 0 } else { arrival - self.ready_at[l.src] + late };
             if lag > 0 {
                 for v in values.iter_mut() {
                     let output = self.value();
@@ -545,6 +552,9 @@ impl<'a> Emitter<'a> {
     /// Emit every node's steps in `order`; returns the plan's latency.
     fn emit(&mut self, order: &[usize]) -> usize {
         let mut outputs_nodes = Vec::new();
+        // Fed-back signals are kept only after every node has run, so that
+        // every reader of a store sees the previous block, whatever the order.
+        let mut keeps = Vec::new();
         for &v in order {
             let node = &self.nodes[v];
             let desc = node.descriptor;
@@ -583,12 +593,13 @@ impl<'a> Emitter<'a> {
             for (port, values) in outputs.iter().enumerate() {
                 if let Some(store) = self.stores.get(&(v, port)) {
                     for (&from, &to) in values.iter().zip(store) {
-                        self.steps.push(Step::Copy { from, to });
+                        keeps.push(Step::Copy { from, to });
                     }
                 }
             }
             self.outputs[v] = outputs;
         }
+        self.steps.extend(keeps);
         // Output nodes all meet at the master, aligned to the slowest, and
         // are summed in patch order: float addition is not associative, so
         // the order must come from the document, not from the traversal

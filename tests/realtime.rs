@@ -17,7 +17,9 @@ static ALLOCATOR: AllocDisabler = AllocDisabler;
 fn every_kind_patch(freq: f64) -> Patch {
     let registry = patchbay_nodes::registry();
     let mut patch = Patch::default();
-    patch.nodes.push(Node::new("src", "sine").with("freq", freq).with("amp", 0.5));
+    patch
+        .nodes
+        .push(Node::new("src", "sine").with("freq", freq).with("amp", 0.5));
     patch.nodes.push(Node::new("lfo", "sine").with("freq", 0.5));
     patch.nodes.push(Node::new("out", "output"));
     for d in registry.kinds().into_iter().filter(|d| d.kind != "output") {
@@ -52,7 +54,11 @@ fn the_process_path_never_allocates() {
     for node in 0..first.nodes.len() as u32 {
         for param in 0..first.nodes[node as usize].params.len() as u32 {
             engine
-                .send(Command::SetParam { node, param, value: 0.3 })
+                .send(Command::SetParam {
+                    node,
+                    param,
+                    value: 0.3,
+                })
                 .unwrap();
         }
     }

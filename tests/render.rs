@@ -10,7 +10,14 @@ fn render_file(relative: &str, seconds: f64, format: SampleFormat, out: &std::pa
         format,
         ..RenderOptions::default()
     };
-    render_to_wav(&load(relative), patchbay_nodes::registry(), &options, out, &mut |_, _| {}).unwrap();
+    render_to_wav(
+        &load(relative),
+        patchbay_nodes::registry(),
+        &options,
+        out,
+        &mut |_, _| {},
+    )
+    .unwrap();
 }
 
 #[test]
@@ -23,7 +30,8 @@ fn the_demo_renders_loud_clean_and_within_full_scale() {
     }
     // Music moves: the level of its one-second windows varies.
     let levels: Vec<f32> = left.chunks(48_000).map(|w| to_db(rms(w))).collect();
-    let spread = levels.iter().cloned().fold(f32::MIN, f32::max) - levels.iter().cloned().fold(f32::MAX, f32::min);
+    let spread =
+        levels.iter().cloned().fold(f32::MIN, f32::max) - levels.iter().cloned().fold(f32::MAX, f32::min);
     assert!(spread > 1.0, "demo is a static drone: window levels {levels:?}");
 }
 
@@ -51,7 +59,11 @@ fn a_sine_patch_renders_its_pitch_in_every_format() {
         assert_eq!(left, right, "mono source reaches both sides");
         let f = peak_frequency(&left, rate as f32);
         assert!((f - 440.0).abs() < 0.5, "{format:?}: measured {f} Hz");
-        assert!((peak(&left) - 0.5).abs() < 1e-3, "{format:?}: peak {}", peak(&left));
+        assert!(
+            (peak(&left) - 0.5).abs() < 1e-3,
+            "{format:?}: peak {}",
+            peak(&left)
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

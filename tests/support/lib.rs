@@ -46,7 +46,10 @@ pub fn read_wav(path: &Path) -> (Vec<f32>, Vec<f32>, u32) {
         hound::SampleFormat::Float => reader.samples::<f32>().map(Result::unwrap).collect(),
         hound::SampleFormat::Int => {
             let scale = (1u64 << (spec.bits_per_sample - 1)) as f32;
-            reader.samples::<i32>().map(|s| s.unwrap() as f32 / scale).collect()
+            reader
+                .samples::<i32>()
+                .map(|s| s.unwrap() as f32 / scale)
+                .collect()
         }
     };
     let channels = spec.channels as usize;

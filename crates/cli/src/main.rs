@@ -126,11 +126,17 @@ fn render(patch: &Patch, options: &RenderOptions, output: &Path) -> Result<()> {
         );
         bar
     });
-    let summary = render_to_wav(patch, patchbay_nodes::registry(), options, output, &mut |done, _| {
-        if let Some(bar) = &bar {
-            bar.set_position(done);
-        }
-    })?;
+    let summary = render_to_wav(
+        patch,
+        patchbay_nodes::registry(),
+        options,
+        output,
+        &mut |done, _| {
+            if let Some(bar) = &bar {
+                bar.set_position(done);
+            }
+        },
+    )?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -48,7 +48,10 @@ fn check_rejects_a_bad_patch_naming_file_line_and_node() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("typo.json:5:"), "{err}");
-    assert!(err.contains("node `osc`") && err.contains("`frq`") && err.contains("did you mean `freq`"), "{err}");
+    assert!(
+        err.contains("node `osc`") && err.contains("`frq`") && err.contains("did you mean `freq`"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -81,7 +84,10 @@ fn render_writes_the_requested_file() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary = text(&out.stderr);
-    assert!(summary.contains("rendered 1.50 s") && summary.contains("real time"), "{summary}");
+    assert!(
+        summary.contains("rendered 1.50 s") && summary.contains("real time"),
+        "{summary}"
+    );
     let reader = hound::WavReader::open(&wav).unwrap();
     assert_eq!(reader.spec().sample_rate, 44_100);
     assert_eq!(reader.spec().bits_per_sample, 16);
@@ -94,7 +100,10 @@ fn render_reports_a_missing_file_in_one_line() {
     let out = patchbay(&["render", "patches/no-such.json", "-o", "/tmp/x.wav"]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.starts_with("error: patches/no-such.json: cannot read"), "{err}");
+    assert!(
+        err.starts_with("error: patches/no-such.json: cannot read"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -108,7 +117,10 @@ fn the_node_reference_in_docs_is_up_to_date() {
         "docs/nodes.md is stale: run `cargo run -p patchbay -- nodes --markdown > docs/nodes.md`"
     );
     for d in patchbay_kinds(&text(&patchbay(&["nodes"]).stdout)) {
-        assert!(generated.contains(&format!("### `{d}`")), "{d} missing from the reference");
+        assert!(
+            generated.contains(&format!("### `{d}`")),
+            "{d} missing from the reference"
+        );
     }
 }
 

@@ -205,8 +205,12 @@ fn resolve_edges(
             to: to.clone(),
             missing: id.to_string(),
         };
-        let &src = index.get(edge.from.node.as_str()).ok_or_else(|| missing(&edge.from.node))?;
-        let &dst = index.get(edge.to.node.as_str()).ok_or_else(|| missing(&edge.to.node))?;
+        let &src = index
+            .get(edge.from.node.as_str())
+            .ok_or_else(|| missing(&edge.from.node))?;
+        let &dst = index
+            .get(edge.to.node.as_str())
+            .ok_or_else(|| missing(&edge.to.node))?;
         let unknown_port = |node: usize, port: &str, direction: &'static str, known: Vec<&str>| {
             ValidationError::UnknownPort {
                 from: from.clone(),
@@ -218,7 +222,11 @@ fn resolve_edges(
                 known: if known.is_empty() {
                     "none".to_string()
                 } else {
-                    known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 },
             }
         };
@@ -421,7 +429,10 @@ fn resolve_channels(
                 Target::Param(p) => descs[l.dst].params[p].name,
             };
             return Err(ValidationError::ChannelMismatch {
-                from: format!("{}.{}", patch.nodes[l.src].id, descs[l.src].outputs[l.out_port].name),
+                from: format!(
+                    "{}.{}",
+                    patch.nodes[l.src].id, descs[l.src].outputs[l.out_port].name
+                ),
                 to: format!("{}.{}", patch.nodes[l.dst].id, to_port),
                 from_channels,
                 to_channels,
@@ -509,7 +520,11 @@ impl<'a> Emitter<'a> {
                 Target::Input(_) => self.nodes[node].feedback_delay,
                 Target::Param(_) => 0,
             };
-            let lag = if l.feedback { 0 } else { arrival - self.ready_at[l.src] + late };
+            let lag = if l.feedback {
+                0
+            } else {
+                arrival - self.ready_at[l.src] + late
+            };
             if lag > 0 {
                 for v in values.iter_mut() {
                     let output = self.value();
@@ -523,7 +538,8 @@ impl<'a> Emitter<'a> {
             }
             sources.push(values);
         }
-        let channel = |values: &Vec<BufferId>, ch: usize| if values.len() == 1 { values[0] } else { values[ch] };
+        let channel =
+            |values: &Vec<BufferId>, ch: usize| if values.len() == 1 { values[0] } else { values[ch] };
         match sources.len() {
             0 => vec![SILENCE; width],
             1 => (0..width).map(|ch| channel(&sources[0], ch)).collect(),

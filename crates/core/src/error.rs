@@ -158,7 +158,9 @@ pub enum ValidationError {
         to: String,
     },
     /// Channel counts that cannot meet.
-    #[error("edge {from} -> {to}: a {from_channels}-channel signal cannot feed a {to_channels}-channel input (only mono spreads to more channels)")]
+    #[error(
+        "edge {from} -> {to}: a {from_channels}-channel signal cannot feed a {to_channels}-channel input (only mono spreads to more channels)"
+    )]
     ChannelMismatch {
         /// Edge source.
         from: String,
@@ -200,8 +202,7 @@ impl ValidationError {
     pub fn locate_in(&self, text: &str) -> Option<usize> {
         use ValidationError::*;
         let node_line = |id: &str| {
-            find_line(text, &format!("\"id\": \"{id}\""))
-                .or_else(|| find_line(text, &format!("\"{id}\"")))
+            find_line(text, &format!("\"id\": \"{id}\"")).or_else(|| find_line(text, &format!("\"{id}\"")))
         };
         match self {
             InvalidId(id) | DuplicateId(id) => {

@@ -113,7 +113,9 @@ impl std::str::FromStr for PortRef {
                     port: port.to_string(),
                 })
             }
-            _ => Err(format!("`{s}` is not a port reference; write it as \"node.port\"")),
+            _ => Err(format!(
+                "`{s}` is not a port reference; write it as \"node.port\""
+            )),
         }
     }
 }
@@ -222,11 +224,7 @@ impl Patch {
                     return Err(at(LoadErrorKind::FutureVersion(v), version_line, None));
                 }
                 _ => {
-                    return Err(at(
-                        LoadErrorKind::BadVersion(v.to_string()),
-                        version_line,
-                        None,
-                    ));
+                    return Err(at(LoadErrorKind::BadVersion(v.to_string()), version_line, None));
                 }
             },
         }

@@ -243,7 +243,8 @@ impl Schedule {
             // SAFETY: the plan's buffer ids are below `buffer_count`, the pool
             // holds `buffer_count * block` samples, and the compiler gives
             // each output its own buffer, distinct from every input.
-            let mut io = unsafe { ProcessIo::new(pool, block, 0, block, ports_in, ports_out, &self.buffer_ids) };
+            let mut io =
+                unsafe { ProcessIo::new(pool, block, 0, block, ports_in, ports_out, &self.buffer_ids) };
             slot.processor.process(&mut io);
             return;
         }
@@ -288,8 +289,12 @@ impl Schedule {
 
     /// Start a parameter glide towards `value` (audio thread, between blocks).
     fn set_param(&mut self, node: usize, param: usize, value: f32) {
-        let Some(slot) = self.nodes.get_mut(node) else { return };
-        let Some(state) = slot.params.get_mut(param) else { return };
+        let Some(slot) = self.nodes.get_mut(node) else {
+            return;
+        };
+        let Some(state) = slot.params.get_mut(param) else {
+            return;
+        };
         let target = if value.is_finite() {
             value.clamp(state.min, state.max)
         } else {

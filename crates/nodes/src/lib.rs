@@ -16,10 +16,7 @@ pub mod sources;
 pub(crate) mod testing;
 
 /// Every node kind in this crate.
-pub static ALL: &[&NodeDescriptor] = &[
-    &sources::SINE,
-    &mixing::GAIN,
-];
+pub static ALL: &[&NodeDescriptor] = &[&sources::SINE, &mixing::GAIN];
 
 /// The registry of every built-in node kind (plus the core's `output`).
 pub fn registry() -> &'static Registry {

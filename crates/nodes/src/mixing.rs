@@ -29,7 +29,10 @@ pub struct Gain {
 impl Gain {
     fn new(db: f32) -> Self {
         let g = gain_of(db);
-        Gain { current: g, target: g }
+        Gain {
+            current: g,
+            target: g,
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 
 use std::f64::consts::TAU;
 
-use patchbay_core::{NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency};
+use patchbay_core::{
+    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
+};
 
 /// Frequency parameter shared by the oscillators.
 const FREQ: ParamSpec = ParamSpec::new("freq", 0.0, 20_000.0, 440.0)
@@ -14,7 +16,10 @@ const AMP: ParamSpec = ParamSpec::new("amp", 0.0, 1.0, 1.0)
     .unit(Unit::Gain)
     .doc("Peak amplitude.");
 /// Linear FM input shared by the oscillators.
-const FM: PortSpec = PortSpec::audio("fm", "Added to the frequency, in Hz, sample by sample (linear FM).");
+const FM: PortSpec = PortSpec::audio(
+    "fm",
+    "Added to the frequency, in Hz, sample by sample (linear FM).",
+);
 
 /// `sine`: a pure sine wave.
 pub static SINE: NodeDescriptor = NodeDescriptor {

@@ -189,6 +189,33 @@ pub enum ValidationError {
     },
 }
 
+/// The 1-based line of byte `offset` in `text`.
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// The line of the `nth` (from 0) edge `from -> to` in `text`: where its
+/// `to` is written inside an innermost `{ ... }` that also holds its `from`,
+/// so that another edge into the same port is not taken for it. Falls back
+/// to the first mention of either end.
+fn edge_line(text: &str, from: &str, to: &str, nth: usize) -> Option<usize> {
+    let (from, to) = (format!("\"{from}\""), format!("\"{to}\""));
+    let mut edges = text.match_indices('{').filter_map(|(open, _)| {
+        let close = open + 1 + text[open + 1..].find(['{', '}'])?;
+        let body = &text[open..close];
+        let innermost = text[close..].starts_with('}');
+        if innermost && body.contains(&from) {
+            body.find(&to).map(|at| open + at)
+        } else {
+            None
+        }
+    });
+    match edges.nth(nth) {
+        Some(at) => Some(line_at(text, at)),
+        None => find_line(text, &to).or_else(|| find_line(text, &from)),
+    }
+}
+
 fn did_you_mean(suggestion: &Option<String>) -> String {
     match suggestion {
         Some(s) => format!(" (did you mean `{s}`?)"),
@@ -205,26 +232,26 @@ impl ValidationError {
             find_line(text, &format!("\"id\": \"{id}\"")).or_else(|| find_line(text, &format!("\"{id}\"")))
         };
         match self {
-            InvalidId(id) | DuplicateId(id) => {
-                // The second occurrence is the duplicate.
-                let needle = format!("\"{id}\"");
-                let first = text.find(&needle)?;
-                let at = match self {
-                    DuplicateId(_) => text[first + 1..].find(&needle).map(|i| i + first + 1),
-                    _ => Some(first),
-                }?;
-                Some(text[..at].bytes().filter(|&b| b == b'\n').count() + 1)
+            InvalidId(id) => node_line(id),
+            DuplicateId(id) => {
+                // The second occurrence is the duplicate. Look for the id as
+                // an id first: a node's kind may be spelt the same.
+                let second = |needle: String| {
+                    let first = text.find(&needle)?;
+                    let at = text[first + 1..].find(&needle)? + first + 1;
+                    Some(line_at(text, at))
+                };
+                second(format!("\"id\": \"{id}\"")).or_else(|| second(format!("\"{id}\"")))
             }
             UnknownKind { node, .. }
             | UnknownParam { node, .. }
             | ParamOutOfRange { node, .. }
             | ParamNotChoice { node, .. } => node_line(node),
-            MissingNode { from, to, .. }
-            | UnknownPort { from, to, .. }
-            | DuplicateEdge { from, to }
-            | ChannelMismatch { from, to, .. } => {
-                find_line(text, &format!("\"{to}\"")).or_else(|| find_line(text, &format!("\"{from}\"")))
+            MissingNode { from, to, .. } | UnknownPort { from, to, .. } | ChannelMismatch { from, to, .. } => {
+                edge_line(text, from, to, 0)
             }
+            // The second occurrence is the duplicate.
+            DuplicateEdge { from, to } => edge_line(text, from, to, 1),
             Cycle { nodes } => nodes.first().and_then(|n| node_line(n)),
             TooLarge { .. } => None,
         }

@@ -142,21 +142,18 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// The on-disk envelope around a [`Patch`].
+/// The on-disk envelope around a [`Patch`]. The patch's fields are spelt
+/// out, not flattened: serde ignores `deny_unknown_fields` through `flatten`,
+/// so a misspelt `"edgez"` would silently drop every edge.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PatchFile {
     format: String,
     version: u32,
-    #[serde(flatten)]
-    patch: Patch,
-}
-
-/// Just enough of the envelope to decide whether the rest is worth reading,
-/// so a future version's new fields give a version error, not a field error.
-#[derive(Deserialize)]
-struct Envelope {
-    format: Option<serde_json::Value>,
-    version: Option<serde_json::Value>,
+    #[serde(default)]
+    nodes: Vec<Node>,
+    #[serde(default)]
+    edges: Vec<Edge>,
 }
 
 impl Patch {
@@ -183,7 +180,8 @@ impl Patch {
         let file = PatchFile {
             format: FORMAT.to_string(),
             version: VERSION,
-            patch: self.clone(),
+            nodes: self.nodes.clone(),
+            edges: self.edges.clone(),
         };
         let mut text = serde_json::to_string_pretty(&file).expect("a patch always serializes");
         text.push('\n');
@@ -203,11 +201,17 @@ impl Patch {
             at(
                 LoadErrorKind::Json(strip_position(&e.to_string())),
                 Some(e.line()),
-                Some(e.column()),
+                // serde_json says 0 for "before the first character".
+                Some(e.column().max(1)),
             )
         };
-        let envelope: Envelope = serde_json::from_str(text).map_err(json_err)?;
-        match envelope.format {
+        // First just the envelope, to decide whether the rest is worth
+        // reading, so a future version's new fields give a version error,
+        // not a field error. A map, not a struct: serde would read a JSON
+        // array as a struct, field by field.
+        let mut envelope: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).map_err(json_err)?;
+        match envelope.remove("format") {
             None => return Err(at(LoadErrorKind::NotAPatch, None, None)),
             Some(serde_json::Value::String(f)) if f == FORMAT => {}
             Some(other) => {
@@ -216,7 +220,7 @@ impl Patch {
             }
         }
         let version_line = find_line(text, "\"version\"");
-        match envelope.version {
+        match envelope.remove("version") {
             None => return Err(at(LoadErrorKind::MissingVersion, None, None)),
             Some(v) => match v.as_u64() {
                 Some(v) if v as u32 as u64 == v && v >= 1 && v as u32 <= VERSION => {}
@@ -229,7 +233,10 @@ impl Patch {
             },
         }
         let file: PatchFile = serde_json::from_str(text).map_err(json_err)?;
-        Ok(file.patch)
+        Ok(Patch {
+            nodes: file.nodes,
+            edges: file.edges,
+        })
     }
 }
 

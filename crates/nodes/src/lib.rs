@@ -10,13 +10,23 @@ use std::sync::OnceLock;
 use patchbay_core::{NodeDescriptor, Registry};
 
 pub mod analysis;
+pub(crate) mod blep;
 pub mod mixing;
+pub mod smooth;
 pub mod sources;
 #[cfg(test)]
 pub(crate) mod testing;
 
 /// Every node kind in this crate.
-pub static ALL: &[&NodeDescriptor] = &[&sources::SINE, &mixing::GAIN];
+pub static ALL: &[&NodeDescriptor] = &[
+    &sources::SINE,
+    &sources::SAW,
+    &sources::SQUARE,
+    &sources::NOISE,
+    &sources::CONSTANT,
+    &sources::IMPULSE,
+    &mixing::GAIN,
+];
 
 /// The registry of every built-in node kind (plus the core's `output`).
 pub fn registry() -> &'static Registry {

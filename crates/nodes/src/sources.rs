@@ -1,4 +1,8 @@
-//! Sources: oscillators.
+//! Sources: oscillators, noise, a constant and a single impulse.
+//!
+//! The oscillators share their `freq` and `amp` parameters and their `fm`
+//! input ([`Voice`]); the sawtooth and the pulse also share their
+//! band-limiting ([`crate::blep`]).
 
 use std::f64::consts::TAU;
 
@@ -6,15 +10,18 @@ use patchbay_core::{
     NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
 };
 
+use crate::blep::{self, Blep, SawPhase};
+use crate::smooth::Ramp;
+
 /// Frequency parameter shared by the oscillators.
 const FREQ: ParamSpec = ParamSpec::new("freq", 0.0, 20_000.0, 440.0)
     .unit(Unit::Hz)
     .log()
-    .doc("Frequency.");
-/// Amplitude parameter shared by the oscillators.
+    .doc("Frequency in Hz.");
+/// Amplitude parameter shared by the oscillators and the noise.
 const AMP: ParamSpec = ParamSpec::new("amp", 0.0, 1.0, 1.0)
     .unit(Unit::Gain)
-    .doc("Peak amplitude.");
+    .doc("Peak amplitude (linear, 0..1).");
 /// Linear FM input shared by the oscillators.
 const FM: PortSpec = PortSpec::audio(
     "fm",
@@ -34,40 +41,371 @@ pub static SINE: NodeDescriptor = NodeDescriptor {
     build: |ctx| Box::new(Sine::new(ctx)),
 };
 
-/// Phase kept in f64 so long renders do not drift in pitch.
-pub struct Sine {
-    phase: f64,
+/// `saw`: a band-limited rising sawtooth.
+pub static SAW: NodeDescriptor = NodeDescriptor {
+    kind: "saw",
+    category: "sources",
+    summary: "Band-limited sawtooth oscillator (BLEP) with linear FM input; 16 samples of latency.",
+    inputs: &[FM],
+    outputs: &[PortSpec::audio("out", "The sawtooth, rising from -amp to +amp.")],
+    params: &[FREQ, AMP],
+    latency: |_| blep::LATENCY,
+    breaks_cycles: false,
+    build: |ctx| Box::new(Saw::new(ctx)),
+};
+
+/// `square`: a band-limited pulse wave of variable width.
+pub static SQUARE: NodeDescriptor = NodeDescriptor {
+    kind: "square",
+    category: "sources",
+    summary: "Band-limited square/pulse oscillator (BLEP) with pulse width and linear FM input; \
+              16 samples of latency.",
+    inputs: &[FM],
+    outputs: &[PortSpec::audio(
+        "out",
+        "The pulse wave: +amp for `width` of each period, then -amp.",
+    )],
+    params: &[
+        FREQ,
+        AMP,
+        ParamSpec::new("width", 0.01, 0.99, 0.5)
+            .unit(Unit::Percent)
+            .doc("Pulse width: the high part of each period (0.5 = square)."),
+    ],
+    latency: |_| blep::LATENCY,
+    breaks_cycles: false,
+    build: |ctx| Box::new(Square::new(ctx)),
+};
+
+/// `noise`: white noise.
+pub static NOISE: NodeDescriptor = NodeDescriptor {
+    kind: "noise",
+    category: "sources",
+    summary: "White noise, uniform in -amp..amp, from a seeded generator: the same seed gives the same noise.",
+    inputs: &[],
+    outputs: &[PortSpec::audio("out", "The noise.")],
+    params: &[
+        AMP,
+        ParamSpec::new("seed", 0.0, 16_777_215.0, 1.0)
+            .smoothing(0.0)
+            .doc("Generator seed (an integer); changing it restarts the sequence."),
+    ],
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |ctx| Box::new(Noise::new(ctx)),
+};
+
+/// `constant`: a steady value.
+pub static CONSTANT: NodeDescriptor = NodeDescriptor {
+    kind: "constant",
+    category: "sources",
+    summary: "Outputs its `value` parameter on every sample; changes glide without steps.",
+    inputs: &[],
+    outputs: &[PortSpec::control("out", "The value.")],
+    params: &[ParamSpec::new("value", -1e6, 1e6, 0.0).doc("The value to output (plain number).")],
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |ctx| Box::new(Constant(Ramp::new(ctx.param(0)))),
+};
+
+/// `impulse`: a single click.
+pub static IMPULSE: NodeDescriptor = NodeDescriptor {
+    kind: "impulse",
+    category: "sources",
+    summary: "A single sample of 1.0 when the node starts, then silence: for measuring delays and filters.",
+    inputs: &[],
+    outputs: &[PortSpec::audio("out", "1.0 on the first sample, 0 after.")],
+    params: &[],
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |_| Box::new(Impulse { fired: false }),
+};
+
+/// What every oscillator has: frequency, smoothed amplitude, and the phase
+/// increment from frequency plus FM.
+struct Voice {
     freq: f64,
-    amp: f32,
+    amp: Ramp,
     inv_rate: f64,
+}
+
+impl Voice {
+    fn new(ctx: &NodeContext) -> Self {
+        Voice {
+            freq: ctx.param(0) as f64,
+            amp: Ramp::new(ctx.param(1)),
+            inv_rate: 1.0 / ctx.sample_rate as f64,
+        }
+    }
+
+    /// Parameters 0 (`freq`) and 1 (`amp`).
+    fn set_param(&mut self, index: usize, value: f32) {
+        match index {
+            0 => self.freq = value as f64,
+            1 => self.amp.set(value),
+            _ => {}
+        }
+    }
+
+    /// Cycles per sample at `fm` Hz of deviation, limited to ±Nyquist.
+    #[inline]
+    fn increment(&self, fm: f32) -> f64 {
+        ((self.freq + fm as f64) * self.inv_rate).clamp(-0.5, 0.5)
+    }
+}
+
+/// Run an oscillator over one call: `next(inc)` returns the sample for the
+/// current phase and advances by `inc` cycles; the amplitude is ramped.
+fn run_oscillator(io: &mut ProcessIo<'_>, voice: &mut Voice, mut next: impl FnMut(usize, f64) -> f32) {
+    let fm = io.input(0, 0);
+    let amp = voice.amp.segment(io.frames());
+    let out = io.output(0, 0);
+    for (k, (o, &dev)) in out.iter_mut().zip(fm).enumerate() {
+        *o = amp.at(k) * next(k, voice.increment(dev));
+    }
+    voice.amp.finish();
+}
+
+/// Sine from an f64 phase, so long renders do not drift in pitch.
+pub struct Sine {
+    voice: Voice,
+    phase: f64,
 }
 
 impl Sine {
     fn new(ctx: &NodeContext) -> Self {
         Sine {
+            voice: Voice::new(ctx),
             phase: 0.0,
-            freq: ctx.param(0) as f64,
-            amp: ctx.param(1),
-            inv_rate: 1.0 / ctx.sample_rate as f64,
         }
     }
 }
 
 impl Processor for Sine {
     fn set_param(&mut self, index: usize, value: f32) {
+        self.voice.set_param(index, value);
+    }
+
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let phase = &mut self.phase;
+        run_oscillator(io, &mut self.voice, |_, inc| {
+            let y = (*phase * TAU).sin() as f32;
+            *phase += inc;
+            *phase -= phase.floor();
+            y
+        });
+    }
+}
+
+/// Sawtooth: one band-limited phase.
+pub struct Saw {
+    voice: Voice,
+    phase: SawPhase,
+    blep: Blep,
+}
+
+impl Saw {
+    fn new(ctx: &NodeContext) -> Self {
+        let phase = SawPhase::new(0.0);
+        let mut blep = Blep::new();
+        // The start from silence is a jump too.
+        blep.step(phase.value(), 0.0);
+        Saw {
+            voice: Voice::new(ctx),
+            phase,
+            blep,
+        }
+    }
+}
+
+impl Processor for Saw {
+    fn set_param(&mut self, index: usize, value: f32) {
+        self.voice.set_param(index, value);
+    }
+
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let (phase, blep) = (&mut self.phase, &mut self.blep);
+        run_oscillator(io, &mut self.voice, |_, inc| {
+            blep.add(phase.value());
+            let y = blep.pop();
+            phase.advance(inc, 1.0, blep);
+            y
+        });
+    }
+}
+
+/// Pulse as the difference of two sawtooths `width` apart in phase:
+/// `saw(p - width) - saw(p) + 2 width - 1` is +1 while `p < width`, else -1.
+/// Each sawtooth's wrap is one edge, so both edges are band-limited, and a
+/// width change moves an edge without a jump.
+pub struct Square {
+    voice: Voice,
+    /// Falls at the start of each period (subtracted).
+    lead: SawPhase,
+    /// `width` behind `lead`: rises at the falling edge.
+    lag: SawPhase,
+    width: Ramp,
+    /// Width the phases are set for.
+    width_now: f32,
+    blep: Blep,
+}
+
+impl Square {
+    fn new(ctx: &NodeContext) -> Self {
+        let width = ctx.param(2);
+        let mut square = Square {
+            voice: Voice::new(ctx),
+            lead: SawPhase::new(0.0),
+            lag: SawPhase::new(-(width as f64)),
+            width: Ramp::new(width),
+            width_now: width,
+            blep: Blep::new(),
+        };
+        square.blep.step(square.naive(), 0.0);
+        square
+    }
+
+    fn naive(&self) -> f32 {
+        self.lag.value() - self.lead.value() + 2.0 * self.width_now - 1.0
+    }
+}
+
+impl Processor for Square {
+    fn set_param(&mut self, index: usize, value: f32) {
         match index {
-            0 => self.freq = value as f64,
-            _ => self.amp = value,
+            2 => self.width.set(value),
+            _ => self.voice.set_param(index, value),
         }
     }
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
-        let fm = io.input(0, 0);
+        let width = self.width.segment(io.frames());
+        let Square {
+            voice,
+            lead,
+            lag,
+            width_now,
+            blep,
+            ..
+        } = self;
+        run_oscillator(io, voice, |k, inc| {
+            let w = width.at(k);
+            // Move the falling edge with the width (a jump only if it
+            // crosses the current phase, which is band-limited too).
+            lag.advance(f64::from(*width_now - w), 1.0, blep);
+            *width_now = w;
+            blep.add(lag.value() - lead.value() + 2.0 * w - 1.0);
+            let y = blep.pop();
+            lead.advance(inc, -1.0, blep);
+            lag.advance(inc, 1.0, blep);
+            y
+        });
+        self.width.finish();
+    }
+}
+
+/// PCG-XSH-RR, 64-bit state, 32-bit output (O'Neill, "PCG: A Family of
+/// Simple Fast Space-Efficient Statistically Good Algorithms for Random
+/// Number Generation", 2014).
+struct Pcg32 {
+    state: u64,
+}
+
+impl Pcg32 {
+    const MULTIPLIER: u64 = 6_364_136_223_846_793_005;
+    const INCREMENT: u64 = 1_442_695_040_888_963_407;
+
+    /// The reference seeding procedure (`pcg32_srandom_r`).
+    fn new(seed: u64) -> Self {
+        let mut rng = Pcg32 { state: 0 };
+        rng.next_u32();
+        rng.state = rng.state.wrapping_add(seed);
+        rng.next_u32();
+        rng
+    }
+
+    fn next_u32(&mut self) -> u32 {
+        let old = self.state;
+        self.state = old.wrapping_mul(Self::MULTIPLIER).wrapping_add(Self::INCREMENT);
+        let xorshifted = (((old >> 18) ^ old) >> 27) as u32;
+        xorshifted.rotate_right((old >> 59) as u32)
+    }
+
+    /// Uniform in [-1, 1), from the top 24 bits.
+    fn next_bipolar(&mut self) -> f32 {
+        (self.next_u32() >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0
+    }
+}
+
+/// Seeded white noise.
+pub struct Noise {
+    amp: Ramp,
+    seed: f32,
+    rng: Pcg32,
+}
+
+impl Noise {
+    fn new(ctx: &NodeContext) -> Self {
+        Noise {
+            amp: Ramp::new(ctx.param(0)),
+            seed: ctx.param(1),
+            rng: Pcg32::new(ctx.param(1) as u64),
+        }
+    }
+}
+
+impl Processor for Noise {
+    fn set_param(&mut self, index: usize, value: f32) {
+        match index {
+            0 => self.amp.set(value),
+            _ if value != self.seed => {
+                self.seed = value;
+                self.rng = Pcg32::new(value as u64);
+            }
+            _ => {}
+        }
+    }
+
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let amp = self.amp.segment(io.frames());
+        for (k, o) in io.output(0, 0).iter_mut().enumerate() {
+            *o = amp.at(k) * self.rng.next_bipolar();
+        }
+        self.amp.finish();
+    }
+}
+
+/// The `value` parameter, ramped sample by sample.
+pub struct Constant(Ramp);
+
+impl Processor for Constant {
+    fn set_param(&mut self, _index: usize, value: f32) {
+        self.0.set(value);
+    }
+
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let value = self.0.segment(io.frames());
+        for (k, o) in io.output(0, 0).iter_mut().enumerate() {
+            *o = value.at(k);
+        }
+        self.0.finish();
+    }
+}
+
+/// 1.0 once, then zeros.
+pub struct Impulse {
+    fired: bool,
+}
+
+impl Processor for Impulse {
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
         let out = io.output(0, 0);
-        for (o, &dev) in out.iter_mut().zip(fm) {
-            *o = self.amp * (self.phase * TAU).sin() as f32;
-            self.phase += (self.freq + dev as f64) * self.inv_rate;
-            self.phase -= self.phase.floor();
+        out.fill(0.0);
+        if !self.fired
+            && let Some(first) = out.first_mut()
+        {
+            *first = 1.0;
+            self.fired = true;
         }
     }
 }
@@ -76,11 +414,150 @@ impl Processor for Sine {
 mod tests {
     use crate::testing::*;
 
+    const SR: u32 = 48_000;
+
+    /// Level (dB) of the strongest spectral component of `x` that is not
+    /// within 25 Hz of a multiple of `f0` (nor below 25 Hz), relative to the
+    /// fundamental.
+    fn worst_inharmonic_db(x: &[f32], f0: f32, sample_rate: f32) -> (f32, f32) {
+        let spectrum = magnitude_spectrum(x);
+        let bin_hz = sample_rate / x.len() as f32;
+        let fundamental = level_at(&spectrum, f0, sample_rate, x.len());
+        let mut worst = (0.0, f32::NEG_INFINITY);
+        for (i, &m) in spectrum.iter().enumerate() {
+            let f = i as f32 * bin_hz;
+            let harmonic = (f / f0).round() * f0;
+            if f < 25.0 || (f - harmonic).abs() < 25.0 {
+                continue;
+            }
+            let db = to_db(m) - fundamental;
+            if db > worst.1 {
+                worst = (f, db);
+            }
+        }
+        worst
+    }
+
     #[test]
     fn sine_pitch_matches_its_parameter() {
-        let out = render_source("sine", &[("freq", 440.0)], 48_000, 48_000);
+        let out = render_source("sine", &[("freq", 440.0)], 48_000, SR);
         let f = peak_frequency(&out, 48_000.0);
         assert!((f - 440.0).abs() < 0.44, "measured {f}");
         assert!((rms(&out) - 0.5f32.sqrt()).abs() < 1e-3);
+    }
+
+    #[test]
+    fn saw_and_square_pitch_within_a_thousandth() {
+        for kind in ["saw", "square"] {
+            for (freq, rate) in [
+                (440.0, 48_000),
+                (1234.5, 44_100),
+                (97.0, 96_000),
+                (3000.0, 22_050),
+            ] {
+                let out = render_source(kind, &[("freq", freq)], rate as usize, rate);
+                let f = peak_frequency(&out, rate as f32) as f64;
+                assert!(
+                    (f - freq).abs() < freq * 1e-3,
+                    "{kind} at {freq} Hz, {rate} Hz: measured {f}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_5khz_saw_has_every_alias_40db_below_the_fundamental() {
+        let out = render_source("saw", &[("freq", 5000.0)], 48_000 + 64, SR);
+        let x = &out[64..];
+        let (f, db) = worst_inharmonic_db(x, 5000.0, 48_000.0);
+        assert!(
+            db < -40.0,
+            "alias at {f} Hz is only {db:.1} dB below the fundamental"
+        );
+        // A sawtooth's harmonics fall as 1/k: the 2nd is 6 dB under the 1st.
+        let s = magnitude_spectrum(x);
+        let h2 = level_at(&s, 10_000.0, 48_000.0, x.len()) - level_at(&s, 5000.0, 48_000.0, x.len());
+        assert!((h2 + 6.02).abs() < 0.5, "2nd harmonic at {h2} dB");
+    }
+
+    #[test]
+    fn square_and_pulse_are_alias_free_and_have_their_width() {
+        for width in [0.5, 0.25, 0.1] {
+            let out = render_source("square", &[("freq", 5000.0), ("width", width)], 48_000 + 64, SR);
+            let x = &out[64..];
+            let (f, db) = worst_inharmonic_db(x, 5000.0, 48_000.0);
+            assert!(db < -40.0, "width {width}: alias at {f} Hz, {db:.1} dB");
+            // High for `width` of the time: the mean is 2 width - 1.
+            let mean = x.iter().map(|&v| v as f64).sum::<f64>() / x.len() as f64;
+            assert!(
+                (mean - (2.0 * width - 1.0)).abs() < 1e-3,
+                "width {width}: mean {mean}"
+            );
+        }
+        // A square (width 0.5) has no even harmonics.
+        let out = render_source("square", &[("freq", 1000.0)], 48_000, SR);
+        let s = magnitude_spectrum(&out);
+        let h2 = level_at(&s, 2000.0, 48_000.0, out.len()) - level_at(&s, 1000.0, 48_000.0, out.len());
+        assert!(h2 < -80.0, "2nd harmonic at {h2} dB");
+        // Band-limited edges ring (Gibbs): about 9% of the jump of 2 over the top.
+        let top = peak(&out[100..]);
+        assert!(top > 1.1 && top < 1.2, "peak {top}");
+    }
+
+    #[test]
+    fn oscillators_follow_linear_fm() {
+        // A 440 Hz saw whose fm input is a constant +110 Hz plays 550 Hz.
+        let mut patch = Patch::default();
+        patch.nodes.push(node("dev", "constant", &[("value", 110.0)]));
+        patch.nodes.push(node("osc", "saw", &[("freq", 440.0)]));
+        patch.nodes.push(node("out", "output", &[]));
+        patch.connect("dev.out", "osc.fm").connect("osc.out", "out.in");
+        let (left, _) = render_patch(&patch, 48_000, SR);
+        let f = peak_frequency(&left, 48_000.0);
+        assert!((f - 550.0).abs() < 0.55, "measured {f}");
+    }
+
+    #[test]
+    fn noise_is_uniform_white_and_seeded() {
+        let n = 1 << 18;
+        let a = render_source("noise", &[("seed", 7.0)], n, SR);
+        // Uniform in -1..1 has an RMS of 1/sqrt(3).
+        assert!((rms(&a) - 3f32.sqrt().recip()).abs() < 3e-3, "rms {}", rms(&a));
+        assert!(peak(&a) <= 1.0);
+        // Flat: mean power per bin is the same in four bands.
+        let s = magnitude_spectrum(&a);
+        let bin_hz = 48_000.0 / n as f32;
+        let band = |lo: f32, hi: f32| {
+            let bins = &s[(lo / bin_hz) as usize..(hi / bin_hz) as usize];
+            to_db((bins.iter().map(|&m| m as f64 * m as f64).sum::<f64>() / bins.len() as f64).sqrt() as f32)
+        };
+        let bands = [
+            band(50.0, 500.0),
+            band(500.0, 2000.0),
+            band(2000.0, 8000.0),
+            band(8000.0, 23_000.0),
+        ];
+        for b in bands {
+            assert!((b - bands[3]).abs() < 0.5, "band levels {bands:?}");
+        }
+        assert_eq!(
+            a,
+            render_source("noise", &[("seed", 7.0)], n, SR),
+            "same seed, same noise"
+        );
+        let b = render_source("noise", &[("seed", 8.0)], n, SR);
+        assert!(
+            a.iter().zip(&b).filter(|(x, y)| x != y).count() > n - 100,
+            "different seed"
+        );
+    }
+
+    #[test]
+    fn constant_outputs_its_value_and_impulse_fires_once() {
+        let c = render_source("constant", &[("value", -2.5)], 1000, SR);
+        assert!(c.iter().all(|&v| v == -2.5));
+        let i = render_source("impulse", &[], 1000, SR);
+        assert_eq!(i[0], 1.0);
+        assert!(i[1..].iter().all(|&v| v == 0.0));
     }
 }

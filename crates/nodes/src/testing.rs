@@ -2,7 +2,8 @@
 //! through the real compiler and runtime, and return the left channel.
 
 pub use crate::analysis::*;
-use patchbay_core::{CompileOptions, Node, Patch, Schedule, compile};
+pub use patchbay_core::Patch;
+use patchbay_core::{CompileOptions, Node, Schedule, compile};
 
 /// Render `patch` for `frames` frames at `sample_rate`; returns (left, right).
 pub fn render_patch(patch: &Patch, frames: usize, sample_rate: u32) -> (Vec<f32>, Vec<f32>) {
@@ -24,7 +25,8 @@ pub fn render_patch(patch: &Patch, frames: usize, sample_rate: u32) -> (Vec<f32>
     (left, right)
 }
 
-fn node(id: &str, kind: &str, params: &[(&str, f64)]) -> Node {
+/// A node with some parameters set.
+pub fn node(id: &str, kind: &str, params: &[(&str, f64)]) -> Node {
     params.iter().fold(Node::new(id, kind), |n, &(p, v)| n.with(p, v))
 }
 

@@ -247,9 +247,9 @@ impl ValidationError {
             | UnknownParam { node, .. }
             | ParamOutOfRange { node, .. }
             | ParamNotChoice { node, .. } => node_line(node),
-            MissingNode { from, to, .. } | UnknownPort { from, to, .. } | ChannelMismatch { from, to, .. } => {
-                edge_line(text, from, to, 0)
-            }
+            MissingNode { from, to, .. }
+            | UnknownPort { from, to, .. }
+            | ChannelMismatch { from, to, .. } => edge_line(text, from, to, 0),
             // The second occurrence is the duplicate.
             DuplicateEdge { from, to } => edge_line(text, from, to, 1),
             Cycle { nodes } => nodes.first().and_then(|n| node_line(n)),

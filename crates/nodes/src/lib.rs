@@ -26,6 +26,8 @@ pub static ALL: &[&NodeDescriptor] = &[
     &sources::CONSTANT,
     &sources::IMPULSE,
     &mixing::GAIN,
+    &mixing::MIX,
+    &mixing::PAN,
 ];
 
 /// The registry of every built-in node kind (plus the core's `output`).

@@ -11,6 +11,7 @@ use patchbay_core::{NodeDescriptor, Registry};
 
 pub mod analysis;
 pub(crate) mod blep;
+pub mod filters;
 pub mod mixing;
 pub mod smooth;
 pub mod sources;
@@ -25,6 +26,7 @@ pub static ALL: &[&NodeDescriptor] = &[
     &sources::NOISE,
     &sources::CONSTANT,
     &sources::IMPULSE,
+    &filters::LOWPASS,
     &mixing::GAIN,
     &mixing::MIX,
     &mixing::PAN,

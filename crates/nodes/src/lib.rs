@@ -11,6 +11,7 @@ use patchbay_core::{NodeDescriptor, Registry};
 
 pub mod analysis;
 pub(crate) mod blep;
+pub mod delay;
 pub mod filters;
 pub mod mixing;
 pub mod smooth;
@@ -27,6 +28,7 @@ pub static ALL: &[&NodeDescriptor] = &[
     &sources::CONSTANT,
     &sources::IMPULSE,
     &filters::LOWPASS,
+    &delay::DELAY,
     &mixing::GAIN,
     &mixing::MIX,
     &mixing::PAN,

@@ -1,0 +1,269 @@
+//! Delays: an echo with feedback that may also sit inside a patch's own
+//! feedback loop.
+
+use patchbay_core::{
+    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
+};
+
+use crate::smooth::Ramp;
+
+/// Longest delay time in seconds.
+const MAX_TIME_S: f64 = 10.0;
+
+/// `delay`: a fractional delay line with feedback.
+pub static DELAY: NodeDescriptor = NodeDescriptor {
+    kind: "delay",
+    category: "delays",
+    summary: "Echo: delays each channel by up to 10 s, with feedback and a dry/wet mix. \
+              It may sit inside a feedback loop of the patch: the loop's period is then `time`.",
+    inputs: &[PortSpec::audio("in", "Signal to delay.").follows()],
+    outputs: &[PortSpec::audio("out", "Dry and delayed signal, mixed.").follows()],
+    params: &[
+        ParamSpec::new("time", 0.0, MAX_TIME_S, 0.25)
+            .unit(Unit::Seconds)
+            .smoothing(0.1)
+            .doc("Delay time in seconds; changes glide like tape (the pitch bends, nothing clicks)."),
+        ParamSpec::new("feedback", -0.99, 0.99, 0.0)
+            .unit(Unit::Gain)
+            .doc("Part of the delayed signal fed back into the line (linear; negative inverts)."),
+        ParamSpec::new("mix", 0.0, 1.0, 1.0)
+            .unit(Unit::Percent)
+            .doc("Dry/wet balance: 0 = input only, 1 = delayed signal only."),
+    ],
+    latency: no_latency,
+    breaks_cycles: true,
+    build: |ctx| Box::new(Delay::new(ctx)),
+};
+
+/// A circular delay line per channel, read at a fractional position that
+/// moves sample by sample.
+pub struct Delay {
+    lines: Vec<Vec<f32>>,
+    /// Line length minus one (the length is a power of two).
+    mask: usize,
+    /// Where the next input sample goes.
+    write: usize,
+    sample_rate: f64,
+    /// Samples by which the input already arrives late (inside a loop).
+    late: f64,
+    /// Delay in samples now and at the end of the next call.
+    delay: f64,
+    delay_target: f64,
+    feedback: Ramp,
+    mix: Ramp,
+}
+
+impl Delay {
+    fn new(ctx: &NodeContext) -> Self {
+        let sample_rate = ctx.sample_rate as f64;
+        // Room for the longest delay plus the interpolator's neighbours.
+        let len = ((MAX_TIME_S * sample_rate).ceil() as usize + 4).next_power_of_two();
+        let mut delay = Delay {
+            lines: vec![vec![0.0; len]; ctx.channels],
+            mask: len - 1,
+            write: 0,
+            sample_rate,
+            late: ctx.feedback_delay as f64,
+            delay: 0.0,
+            delay_target: 0.0,
+            feedback: Ramp::new(ctx.param(1)),
+            mix: Ramp::new(ctx.param(2)),
+        };
+        delay.delay_target = delay.samples(ctx.param(0));
+        delay.delay = delay.delay_target;
+        delay
+    }
+
+    /// Delay in samples for `time` seconds, less what the patch's loop
+    /// already adds. A time that is an exact number of samples but for f32
+    /// rounding (0.1 s at 48 kHz) is made exact.
+    fn samples(&self, time: f32) -> f64 {
+        let d = (time as f64 * self.sample_rate - self.late).clamp(0.0, MAX_TIME_S * self.sample_rate);
+        let whole = d.round();
+        if (d - whole).abs() <= d * f32::EPSILON as f64 {
+            whole
+        } else {
+            d
+        }
+    }
+}
+
+/// 4-point, 3rd-order Hermite interpolation (x-form) from O. Niemitalo,
+/// "Polynomial Interpolators for High-Quality Resampling of Oversampled
+/// Audio" (2001): the value at `t` (0..1) between `x0` and `x1`, with
+/// neighbours `xm1` before and `x2` after.
+#[inline]
+fn hermite(xm1: f32, x0: f32, x1: f32, x2: f32, t: f32) -> f32 {
+    let c1 = 0.5 * (x1 - xm1);
+    let c2 = xm1 - 2.5 * x0 + 2.0 * x1 - 0.5 * x2;
+    let c3 = 0.5 * (x2 - xm1) + 1.5 * (x0 - x1);
+    ((c3 * t + c2) * t + c1) * t + x0
+}
+
+impl Processor for Delay {
+    fn set_param(&mut self, index: usize, value: f32) {
+        match index {
+            0 => self.delay_target = self.samples(value),
+            1 => self.feedback.set(value),
+            _ => self.mix.set(value),
+        }
+    }
+
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let frames = io.frames();
+        let (feedback, mix) = (self.feedback.segment(frames), self.mix.segment(frames));
+        let step = (self.delay_target - self.delay) / frames.max(1) as f64;
+        let mask = self.mask;
+        for (ch, line) in self.lines.iter_mut().enumerate().take(io.output_channels(0)) {
+            let input = io.input(0, ch);
+            let out = io.output(0, ch);
+            let mut write = self.write;
+            for (k, (o, &x)) in out.iter_mut().zip(input).enumerate() {
+                let d = self.delay + step * (k + 1) as f64;
+                let whole = d as usize;
+                let t = (d - whole as f64) as f32;
+                line[write] = x;
+                // Samples `whole - 1 ..= whole + 2` ago; "-1 ago" is the
+                // future, so below one sample the newest stands in for it.
+                let at = |ago: usize| line[write.wrapping_sub(ago) & mask];
+                let y = hermite(
+                    at(whole.saturating_sub(1)),
+                    at(whole),
+                    at(whole + 1),
+                    at(whole + 2),
+                    t,
+                );
+                line[write] = x + feedback.at(k) * y;
+                let m = mix.at(k);
+                *o = (1.0 - m) * x + m * y;
+                write = (write + 1) & mask;
+            }
+        }
+        self.write = (self.write + frames) & mask;
+        self.delay = self.delay_target;
+        self.feedback.finish();
+        self.mix.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+
+    const SR: u32 = 48_000;
+
+    /// Index and value of the largest |sample| in `x[from..to]`.
+    fn strongest(x: &[f32], from: usize, to: usize) -> (usize, f32) {
+        x[from..to].iter().enumerate().fold((0, 0.0f32), |best, (i, &v)| {
+            if v.abs() > best.1.abs() {
+                (from + i, v)
+            } else {
+                best
+            }
+        })
+    }
+
+    fn impulse_through(params: &[(&str, f64)], frames: usize) -> Vec<f32> {
+        render_node("impulse", &[], "delay", params, frames)
+    }
+
+    #[test]
+    fn an_impulse_comes_out_exactly_time_later() {
+        let out = impulse_through(&[("time", 0.1)], 10_000);
+        assert_eq!(strongest(&out, 0, out.len()), (4800, 1.0));
+        let rest: f32 = out.iter().map(|v| v.abs()).sum::<f32>() - 1.0;
+        assert!(rest < 1e-6, "energy outside the echo: {rest}");
+    }
+
+    #[test]
+    fn feedback_repeats_each_echo_6db_down_and_mix_adds_the_dry_signal() {
+        let out = impulse_through(&[("time", 0.1), ("feedback", 0.5)], 20_000);
+        let echoes: Vec<(usize, f32)> = (1..=4)
+            .map(|k| strongest(&out, k * 4800 - 100, k * 4800 + 100))
+            .collect();
+        for (k, &(at, _)) in echoes.iter().enumerate() {
+            assert_eq!(at, (k + 1) * 4800);
+        }
+        for pair in echoes.windows(2) {
+            let db = to_db(pair[1].1 / pair[0].1);
+            assert!((db + 6.02).abs() < 0.01, "echo to echo {db} dB");
+        }
+        let out = impulse_through(&[("time", 0.1), ("mix", 0.25)], 10_000);
+        assert_eq!((out[0], out[4800]), (0.75, 0.25));
+    }
+
+    #[test]
+    fn fractional_delays_interpolate_a_sine() {
+        let delay = 100.5;
+        let out = render_node(
+            "sine",
+            &[("freq", 1000.0)],
+            "delay",
+            &[("time", delay / 48_000.0)],
+            4800,
+        );
+        let w = std::f64::consts::TAU * 1000.0 / 48_000.0;
+        let worst = (200..4800)
+            .map(|n| (out[n] as f64 - (w * (n as f64 - delay)).sin()).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-3, "error {worst}");
+    }
+
+    #[test]
+    fn a_feedback_loop_through_the_patch_repeats_every_time_seconds() {
+        // impulse -> delay -> output, and delay -> gain(-6 dB) -> delay:
+        // the compiler feeds the delay one block late; it must subtract that.
+        for block in [64, 100, 512] {
+            let mut patch = Patch::default();
+            patch.nodes.push(node("imp", "impulse", &[]));
+            patch.nodes.push(node("dly", "delay", &[("time", 0.1)]));
+            patch.nodes.push(node("fb", "gain", &[("gain", -6.0)]));
+            patch.nodes.push(node("out", "output", &[]));
+            patch
+                .connect("imp.out", "dly.in")
+                .connect("dly.out", "fb.in")
+                .connect("fb.out", "dly.in")
+                .connect("dly.out", "out.in");
+            let (out, _) = render_patch_with(&patch, 25_000, SR, block, &[]);
+            let echoes: Vec<(usize, f32)> = (1..=5)
+                .map(|k| strongest(&out, k * 4800 - 200, k * 4800 + 200))
+                .collect();
+            assert!(
+                strongest(&out, 0, 4600).1.abs() < 1e-6,
+                "block {block}: sound before the first echo"
+            );
+            for (k, &(at, _)) in echoes.iter().enumerate() {
+                assert_eq!(at, (k + 1) * 4800, "block {block}: echo {}", k + 1);
+            }
+            assert!((echoes[0].1 - 1.0).abs() < 1e-6);
+            for pair in echoes.windows(2) {
+                let db = to_db(pair[1].1 / pair[0].1);
+                assert!((db + 6.0).abs() < 0.01, "block {block}: loop gain {db} dB");
+            }
+        }
+    }
+
+    #[test]
+    fn changing_the_time_glides_without_clicks() {
+        let mut patch = Patch::default();
+        patch.nodes.push(node("src", "sine", &[("freq", 440.0)]));
+        patch.nodes.push(node("dly", "delay", &[("time", 0.25)]));
+        patch.nodes.push(node("out", "output", &[]));
+        patch.connect("src.out", "dly.in").connect("dly.out", "out.in");
+        let change = |frame, value| Change {
+            frame,
+            node: "dly",
+            param: "time",
+            value,
+        };
+        let changes = [change(24_000, 0.3), change(36_000, 0.25), change(48_000, 0.2)];
+        let (out, _) = render_patch_with(&patch, 72_000, SR, 64, &changes);
+        // A 440 Hz sine moves at most 0.058 per sample; gliding the read
+        // position bends the pitch by 1.5x at most. A jump in the read
+        // position would step by up to 2.
+        let step = max_step(&out[12_001..]);
+        assert!(step < 0.1, "step of {step}");
+        // The pitch really did bend, so the time really did change.
+        assert!(max_step(&out[48_000..53_000]) > 0.07);
+    }
+}

@@ -1,12 +1,18 @@
 //! Feedback loops: illegal without a cycle breaker, reported as the nodes
 //! around the loop in order; legal through one, where the loop's delay is
-//! exactly what the breakers declare, whatever the block size.
+//! exactly what the breakers declare, whatever the block size. Random
+//! patches with loops render bit for bit what a sample-by-sample reference
+//! interpreter computes.
 
 mod common;
 
 use common::nodes::noise;
-use common::{assert_bits, opts, patch, plan, registry, run};
+use common::random::{blueprint, build};
+use common::stepwise::Stepwise;
+use common::{assert_bits, first_difference, opts, patch, plan, registry, render, run, whole_blocks};
 use patchbay_core::{Node, ValidationError, compile};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 
 /// The error for `patch`, which must not compile.
 fn cycle_error(p: &patchbay_core::Patch) -> Vec<String> {
@@ -290,5 +296,67 @@ fn a_stereo_loop_settles_its_width() {
             &comb(&noise(6, ch, 512), 64),
             &format!("channel {ch}"),
         );
+    }
+}
+
+/// Block sizes the loop tests run: no larger than the shortest `z1` (64).
+const LOOP_BLOCKS: [usize; 3] = [1, 7, 64];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_patches_with_loops_match_the_stepwise_reference(bp in blueprint(true)) {
+        let patch = build(&bp);
+        for block in LOOP_BLOCKS {
+            let plan = plan(&patch, block);
+            let frames = whole_blocks(512, block);
+            let reference = Stepwise::new(&patch, &registry(), block);
+            prop_assert_eq!(plan.latency, reference.latency(), "latency at block {}", block);
+            let expected = reference.master(frames);
+            let actual = render(&plan, frames);
+            for ch in 0..2 {
+                if let Some(t) = first_difference(&actual[ch], &expected[ch]) {
+                    return Err(TestCaseError::fail(format!(
+                        "block {block}, channel {ch}, frame {t}: compiled {} but reference {}\n{}\n{plan}",
+                        actual[ch][t],
+                        expected[ch][t],
+                        patch.to_json()
+                    )));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_loop_generator_makes_loops() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = blueprint(true);
+    let (mut loops, mut two_breakers) = (0, 0);
+    for _ in 0..300 {
+        let patch = build(&strategy.new_tree(&mut runner).unwrap().current());
+        let plan = plan(&patch, 64);
+        loops += usize::from(plan.feedback_buffers > 0);
+        two_breakers += usize::from(plan.nodes.iter().filter(|n| n.feedback_delay > 0).count() > 1);
+    }
+    assert!(loops >= 150, "only {loops} of 300 patches have a loop");
+    assert!(
+        two_breakers >= 20,
+        "only {two_breakers} of 300 patches have two fed-back breakers"
+    );
+}
+
+#[test]
+fn the_stepwise_reference_agrees_with_the_whole_signal_one_without_loops() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = blueprint(false);
+    for _ in 0..50 {
+        let patch = build(&strategy.new_tree(&mut runner).unwrap().current());
+        let expected = common::reference::Reference::new(&patch, &registry(), 256, 64).master();
+        let stepwise = Stepwise::new(&patch, &registry(), 64).master(256);
+        for ch in 0..2 {
+            assert_bits(&stepwise[ch], &expected[ch], &patch.to_json());
+        }
     }
 }

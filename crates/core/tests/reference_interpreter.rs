@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::collections::HashSet;
-
-use common::nodes::{Noise, noise};
+use common::nodes::noise;
+use common::random::{blueprint, build, has_fan_in};
 use common::reference::Reference;
 use common::{assert_bits, first_difference, patch, plan, registry, render, run, whole_blocks};
 use patchbay_core::runtime::CONTROL_CHUNK;
-use patchbay_core::{Channels, Node, Patch};
+use patchbay_core::{Node, Patch};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
@@ -19,155 +18,6 @@ use proptest::strategy::ValueTree;
 const BLOCKS: [usize; 4] = [1, 7, 64, 256];
 /// Frames compared: three of the largest blocks.
 const FRAMES: usize = 768;
-
-/// Kinds the generator draws from (no `z1`: these patches are acyclic).
-const KINDS: [&str; 9] = [
-    "src",
-    "stereo_src",
-    "dc",
-    "gain",
-    "add2",
-    "mono_in",
-    "fork",
-    "lat",
-    "output",
-];
-
-/// A random patch before it is made valid: raw choices, decoded by `build`.
-#[derive(Clone, Debug)]
-struct Blueprint {
-    /// Per node: kind index and two raw numbers for its parameters.
-    nodes: Vec<(usize, u32, u32)>,
-    /// Candidate edges: two node positions and raw port choices.
-    edges: Vec<(usize, usize, u8, u8)>,
-    /// Seed for the order of the nodes in the document.
-    shuffle: u64,
-}
-
-fn blueprint() -> impl Strategy<Value = Blueprint> {
-    (2usize..=14).prop_flat_map(|n| {
-        (
-            prop::collection::vec((0..KINDS.len(), any::<u32>(), any::<u32>()), n),
-            prop::collection::vec((0..n, 0..n, any::<u8>(), any::<u8>()), 0..=3 * n),
-            any::<u64>(),
-        )
-            .prop_map(|(nodes, edges, shuffle)| Blueprint {
-                nodes,
-                edges,
-                shuffle,
-            })
-    })
-}
-
-/// A value in `[min, max]` from raw bits, in steps of 1/1000.
-fn scaled(raw: u32, min: f64, max: f64) -> f64 {
-    let steps = ((max - min) * 1000.0) as u32 + 1;
-    min + f64::from(raw % steps) / 1000.0
-}
-
-/// Parameters for a node of `kind` from raw bits; some are left to default.
-fn params(node: Node, raw: u32, raw2: u32) -> Node {
-    if raw2.is_multiple_of(5) {
-        return node;
-    }
-    match node.kind.as_str() {
-        "src" => node
-            .with("seed", f64::from(raw % 1000))
-            .with("range", f64::from(raw2 % 2)),
-        "stereo_src" => node.with("seed", f64::from(raw % 1000)),
-        "dc" => node.with("value", scaled(raw, -2.0, 2.0)),
-        "gain" => node.with("gain", scaled(raw, -2.0, 2.0)),
-        "lat" => node.with("samples", f64::from(raw % 301)),
-        _ => node,
-    }
-}
-
-/// Decode a blueprint into a valid acyclic patch: edges only run from an
-/// earlier node to a later one, and an edge that would break a channel rule
-/// (wider than mono into a mono input or a parameter) is dropped. The last
-/// node is always an output fed by something; the document lists the nodes
-/// shuffled, so their order is not a topological one.
-fn build(bp: &Blueprint) -> Patch {
-    let registry = registry();
-    let mut nodes: Vec<Node> = bp
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, &(kind, a, b))| params(Node::new(format!("n{i}"), KINDS[kind]), a, b))
-        .collect();
-    nodes.push(Node::new(format!("n{}", nodes.len()), "output"));
-    let kinds: Vec<_> = nodes.iter().map(|n| registry.get(&n.kind).unwrap()).collect();
-    let n = nodes.len();
-
-    // Candidates as (order of appearance, src, out port, dst, target name).
-    let mut candidates = Vec::new();
-    for (k, &(a, b, out_raw, in_raw)) in bp.edges.iter().enumerate() {
-        let (src, dst) = (a.min(b), a.max(b));
-        if src == dst || kinds[src].outputs.is_empty() {
-            continue;
-        }
-        let mut targets: Vec<&str> = kinds[dst].inputs.iter().map(|p| p.name).collect();
-        targets.extend(match kinds[dst].kind {
-            "gain" => Some("gain"),
-            "dc" => Some("value"),
-            _ => None,
-        });
-        if targets.is_empty() {
-            continue;
-        }
-        let port = out_raw as usize % kinds[src].outputs.len();
-        candidates.push((k, src, port, dst, targets[in_raw as usize % targets.len()]));
-    }
-    // The output node is fed by the latest node that has an output.
-    if let Some(src) = (0..n - 1).rev().find(|&v| !kinds[v].outputs.is_empty()) {
-        candidates.push((usize::MAX, src, 0, n - 1, "in"));
-    }
-
-    // Decide in destination order, so every source's width is final.
-    candidates.sort_by_key(|c| c.3);
-    let mut width = vec![1usize; n];
-    let mut seen = HashSet::new();
-    let mut accepted = Vec::new();
-    for (k, src, port, dst, target) in candidates {
-        let from_width = match kinds[src].outputs[port].channels {
-            Channels::Fixed(w) => w as usize,
-            Channels::Follows => width[src],
-        };
-        let follows = kinds[dst].input(target).map(|(_, p)| p.channels);
-        let fits = match follows {
-            Some(Channels::Follows) => {
-                width[dst] = width[dst].max(from_width);
-                true
-            }
-            Some(Channels::Fixed(w)) => from_width == 1 || from_width == w as usize,
-            None => from_width == 1,
-        };
-        if fits && seen.insert((src, port, dst, target)) {
-            accepted.push((k, src, port, dst, target));
-        }
-    }
-    accepted.sort_by_key(|c| c.0);
-
-    let mut edges = Vec::new();
-    for (_, src, port, dst, target) in accepted {
-        edges.push((
-            format!("n{src}.{}", kinds[src].outputs[port].name),
-            format!("n{dst}.{target}"),
-        ));
-    }
-    shuffle(&mut nodes, bp.shuffle);
-    let edges: Vec<(&str, &str)> = edges.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    patch(nodes, &edges)
-}
-
-/// Fisher–Yates with the test noise generator.
-fn shuffle<T>(items: &mut [T], seed: u64) {
-    let mut rng = Noise::new(seed as u32 ^ (seed >> 32) as u32, 0);
-    for i in (1..items.len()).rev() {
-        let r = (rng.next_sample() + 1.0) * 0.5;
-        items.swap(i, ((r * (i + 1) as f32) as usize).min(i));
-    }
-}
 
 /// Compile `patch` at every block size and compare the master and the
 /// latency with the reference.
@@ -198,7 +48,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn random_acyclic_patches_match_the_reference(bp in blueprint()) {
+    fn random_acyclic_patches_match_the_reference(bp in blueprint(false)) {
         check_against_reference(&build(&bp))?;
     }
 }
@@ -208,15 +58,14 @@ proptest! {
 #[test]
 fn the_generator_covers_the_interesting_shapes() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = blueprint();
-    let (mut fan_in, mut several_outputs, mut spread, mut latency, mut modulation) = (0, 0, 0, 0, 0);
+    let strategy = blueprint(false);
+    let (mut fan_in, mut several_outputs, mut stereo, mut latency, mut modulation) = (0, 0, 0, 0, 0);
     for _ in 0..300 {
         let patch = build(&strategy.new_tree(&mut runner).unwrap().current());
-        let mut targets = HashSet::new();
-        fan_in += usize::from(patch.edges.iter().any(|e| !targets.insert(&e.to)));
+        fan_in += usize::from(has_fan_in(&patch));
         several_outputs += usize::from(patch.nodes.iter().filter(|n| n.kind == "output").count() > 1);
-        let stereo = |id: &str| patch.node(id).is_some_and(|n| n.kind == "stereo_src");
-        spread += usize::from(patch.edges.iter().any(|e| stereo(&e.from.node)));
+        let from_stereo = |id: &str| patch.node(id).is_some_and(|n| n.kind == "stereo_src");
+        stereo += usize::from(patch.edges.iter().any(|e| from_stereo(&e.from.node)));
         latency += usize::from(plan(&patch, 64).latency > 0);
         modulation += usize::from(
             patch
@@ -228,7 +77,7 @@ fn the_generator_covers_the_interesting_shapes() {
     for (what, count) in [
         ("fan-in", fan_in),
         ("several outputs", several_outputs),
-        ("stereo sources", spread),
+        ("stereo signals", stereo),
         ("latency", latency),
         ("modulation", modulation),
     ] {

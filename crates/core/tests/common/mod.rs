@@ -4,7 +4,9 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 pub mod nodes;
+pub mod random;
 pub mod reference;
+pub mod stepwise;
 
 use patchbay_core::{CompileOptions, Node, Patch, Plan, Schedule, compile};
 

@@ -11,7 +11,9 @@ use patchbay_core::{NodeDescriptor, Registry};
 
 pub mod analysis;
 pub(crate) mod blep;
+pub mod clock;
 pub mod delay;
+pub mod envelope;
 pub mod filters;
 pub mod mixing;
 pub mod smooth;
@@ -29,6 +31,8 @@ pub static ALL: &[&NodeDescriptor] = &[
     &sources::IMPULSE,
     &filters::LOWPASS,
     &delay::DELAY,
+    &clock::CLOCK,
+    &envelope::ADSR,
     &mixing::GAIN,
     &mixing::MIX,
     &mixing::PAN,

@@ -665,3 +665,29 @@ fn errors_point_at_the_right_line_in_a_written_patch() {
     assert!(matches!(err.kind, K::Invalid(V::UnknownPort { .. })), "{err}");
     assert_eq!(err.line, Some(wrong_to), "{err}\n{text}");
 }
+
+#[test]
+fn syntax_errors_give_the_exact_line_and_column() {
+    for (text, line, column) in [
+        (
+            "{\n  \"format\": \"patchbay\",\n  \"version\": 1,\n  \"nodes\": [\n    {\"id\": \"a\", \"kind\": \"src\",}\n  ]\n}",
+            5,
+            31,
+        ),
+        ("{\n  \"format\": \"patchbay\"\n  \"version\": 1\n}", 3, 3),
+        ("{\"format\": \"patchbay\", \"version\": 1, \"nodes\": [}", 1, 48),
+    ] {
+        let err = load(text).unwrap_err();
+        assert!(matches!(err.kind, K::Json(_)), "{err}");
+        assert_eq!(
+            (err.line, err.column),
+            (Some(line), Some(column)),
+            "{err}\n{text}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("bad.json:{line}:{column}: ")),
+            "{err}"
+        );
+    }
+}

@@ -54,3 +54,85 @@ pub fn registry() -> &'static Registry {
 pub fn db_to_gain(db: f32) -> f32 {
     10f32.powf(db / 20.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use patchbay_core::Channels;
+
+    use crate::testing::*;
+
+    /// `kind` fed noise on every input (stereo where the input follows),
+    /// its output to the speakers; some parameters driven by signals.
+    fn around(kind: &str, drive_params: bool) -> Patch {
+        let d = crate::registry().get(kind).expect("registered");
+        let mut patch = Patch::default();
+        patch.nodes.push(node("n", "noise", &[("seed", 3.0)]));
+        patch.nodes.push(node("wide", "pan", &[("pan", 0.3)]));
+        patch.nodes.push(node("dut", kind, &[]));
+        patch.nodes.push(node("out", "output", &[]));
+        patch.connect("n.out", "wide.in");
+        for p in d.inputs {
+            let from = if p.channels == Channels::Follows {
+                "wide.out"
+            } else {
+                "n.out"
+            };
+            patch.connect(from, &format!("dut.{}", p.name));
+        }
+        if drive_params {
+            // Loud noise, clamped by the runtime to each parameter's range:
+            // every parameter jumps around its whole range every 16 frames.
+            patch
+                .nodes
+                .push(node("loud", "noise", &[("seed", 9.0), ("amp", 1.0)]));
+            patch.nodes.push(node("big", "gain", &[("gain", 24.0)]));
+            patch.connect("loud.out", "big.in");
+            for p in d.params {
+                patch.connect("big.out", &format!("dut.{}", p.name));
+            }
+        }
+        patch.connect("dut.out", "out.in");
+        patch
+    }
+
+    #[test]
+    fn every_kind_sounds_the_same_at_any_block_size_and_stays_finite() {
+        for d in crate::ALL {
+            for rate in [22_050, 192_000] {
+                let patch = around(d.kind, false);
+                let frames = rate as usize / 4;
+                let reference = render_patch_with(&patch, frames, rate, 64, &[]);
+                for block in [1, 7, 256] {
+                    let other = render_patch_with(&patch, frames, rate, block, &[]);
+                    assert!(
+                        reference == other,
+                        "{} at {rate} Hz differs at block size {block}",
+                        d.kind
+                    );
+                }
+                let (l, r) = reference;
+                assert!(
+                    l.iter().chain(&r).all(|v| v.is_finite()),
+                    "{} at {rate} Hz",
+                    d.kind
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_kind_survives_its_parameters_jumping_across_their_ranges() {
+        for d in crate::ALL {
+            for rate in [22_050, 48_000, 192_000] {
+                // render_patch_with also checks that no block allocates.
+                let (l, r) = render_patch_with(&around(d.kind, true), rate as usize / 2, rate, 64, &[]);
+                let loudest = peak(&l).max(peak(&r));
+                assert!(
+                    loudest.is_finite() && loudest < 1e3,
+                    "{} at {rate} Hz peaks at {loudest}",
+                    d.kind
+                );
+            }
+        }
+    }
+}

@@ -23,7 +23,8 @@ struct Case {
 use LoadErrorKind as K;
 use ValidationError as V;
 
-/// A patch whose nodes and edges are all fine, to vary one thing at a time.
+/// Bad patches, each wrong in one way. Nodes and edges are written one per
+/// line, so that the line an error points at is easy to check.
 const CASES: &[Case] = &[
     Case {
         name: "broken JSON",

@@ -139,7 +139,8 @@ impl Reference {
             return w;
         }
         let mut width = 1;
-        for l in self.links.clone().into_iter().filter(|l| l.dst == v) {
+        let feeding: Vec<Link> = self.links.iter().copied().filter(|l| l.dst == v).collect();
+        for l in feeding {
             if let Target::Input(p) = l.target
                 && self.kinds[v].inputs[p].channels == Channels::Follows
             {

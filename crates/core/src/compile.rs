@@ -15,7 +15,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::error::ValidationError;
 use crate::patch::{Patch, is_valid_id};
-use crate::plan::{BufferId, Plan, PlanNode, SILENCE, Step};
+use crate::plan::{BufferId, FeedbackStore, Plan, PlanNode, SILENCE, Step};
 use crate::processor::NodeContext;
 use crate::registry::{Channels, NodeDescriptor, OUTPUT_KIND, Registry, Unit, closest};
 
@@ -123,14 +123,14 @@ pub fn compile(patch: &Patch, registry: &Registry, opts: &CompileOptions) -> Res
 
     let mut emitter = Emitter::new(&nodes, &links, &widths);
     let plan_latency = emitter.emit(&order);
-    let (steps, master, buffer_count, feedback_buffers) = emitter.allocate();
+    let (steps, master, buffer_count, feedback) = emitter.allocate();
     Ok(Plan {
         sample_rate: opts.sample_rate,
         block: opts.block,
         nodes,
         steps,
         buffer_count,
-        feedback_buffers,
+        feedback,
         master,
         latency: plan_latency,
     })
@@ -455,6 +455,8 @@ struct Emitter<'a> {
     outputs: Vec<Vec<Vec<BufferId>>>,
     /// Per (node, output port) that is fed back: its pinned store values.
     stores: HashMap<(usize, usize), Vec<BufferId>>,
+    /// What each pinned store keeps, in value order.
+    store_owners: Vec<FeedbackStore>,
     feedback_values: BufferId,
     /// Per node: when its output is ready, in samples of latency.
     ready_at: Vec<usize>,
@@ -469,9 +471,15 @@ impl<'a> Emitter<'a> {
         }
         let mut next_value = 1;
         let mut stores = HashMap::new();
+        let mut store_owners = Vec::new();
         for l in links.iter().filter(|l| l.feedback) {
             stores.entry((l.src, l.out_port)).or_insert_with(|| {
                 let width = widths.outputs[l.src][l.out_port];
+                store_owners.extend((0..width).map(|channel| FeedbackStore {
+                    node: l.src,
+                    port: l.out_port,
+                    channel,
+                }));
                 let values: Vec<BufferId> = (next_value..next_value + width as BufferId).collect();
                 next_value += width as BufferId;
                 values
@@ -487,6 +495,7 @@ impl<'a> Emitter<'a> {
             next_value,
             outputs: vec![Vec::new(); nodes.len()],
             stores,
+            store_owners,
             ready_at: vec![0; nodes.len()],
             master: [SILENCE; 2],
         }
@@ -640,9 +649,9 @@ impl<'a> Emitter<'a> {
     }
 
     /// Map virtual values to physical buffers by liveness. Returns the
-    /// rewritten steps, the master buffers, the buffer count and the number
-    /// of feedback stores.
-    fn allocate(self) -> (Vec<Step>, [BufferId; 2], usize, usize) {
+    /// rewritten steps, the master buffers, the buffer count and what each
+    /// feedback store keeps.
+    fn allocate(self) -> (Vec<Step>, [BufferId; 2], usize, Vec<FeedbackStore>) {
         let pinned = self.feedback_values;
         let count = self.next_value as usize;
         let end = self.steps.len();
@@ -711,6 +720,6 @@ impl<'a> Emitter<'a> {
             }
         }
         let master = self.master.map(|v| physical[v as usize]);
-        (steps, master, buffers as usize, pinned as usize)
+        (steps, master, buffers as usize, self.store_owners)
     }
 }

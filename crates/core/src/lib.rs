@@ -8,6 +8,7 @@
 pub mod compile;
 pub mod denormal;
 pub mod error;
+pub mod live;
 pub mod patch;
 pub mod plan;
 pub mod processor;
@@ -16,10 +17,11 @@ pub mod runtime;
 
 pub use compile::{CompileOptions, DEFAULT_BLOCK, compile, validate};
 pub use error::{LoadError, LoadErrorKind, ValidationError};
+pub use live::{Applied, LiveEngine, LiveError};
 pub use patch::{Edge, Node, Patch, PortRef, load_patch, load_patch_str};
-pub use plan::{BufferId, Plan, PlanNode, SILENCE, Step};
+pub use plan::{BufferId, FeedbackStore, Plan, PlanNode, SILENCE, Step};
 pub use processor::{NodeContext, ProcessIo, Processor};
 pub use registry::{
     Channels, Curve, NodeDescriptor, ParamSpec, PortKind, PortSpec, Registry, Unit, no_latency,
 };
-pub use runtime::{Command, Engine, Runtime, Schedule, engine};
+pub use runtime::{Adoption, Command, Engine, Runtime, Schedule, engine};

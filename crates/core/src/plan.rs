@@ -97,6 +97,17 @@ impl Step {
     }
 }
 
+/// Which output channel a feedback store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedbackStore {
+    /// Index into [`Plan::nodes`].
+    pub node: usize,
+    /// Output port of that node.
+    pub port: usize,
+    /// Channel of that port.
+    pub channel: usize,
+}
+
 /// A compiled patch.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -110,8 +121,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Mono buffers needed, including the silent one and feedback stores.
     pub buffer_count: usize,
-    /// Buffers kept across blocks for fed-back signals (ids `1..=n`).
-    pub feedback_buffers: usize,
+    /// Buffers kept across blocks for fed-back signals: entry `i` is buffer
+    /// `i + 1` and holds that output channel's previous block.
+    pub feedback: Vec<FeedbackStore>,
     /// The two buffers (left, right) that reach the device or file.
     pub master: [BufferId; 2],
     /// Samples from input to the master output along the slowest path.
@@ -139,7 +151,7 @@ impl fmt::Display for Plan {
             self.steps.len(),
             self.buffer_count,
             self.block,
-            self.feedback_buffers,
+            self.feedback.len(),
             self.latency
         )?;
         for (i, step) in self.steps.iter().enumerate() {

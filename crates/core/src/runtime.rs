@@ -8,7 +8,7 @@
 //! deliver), garbage out (replaced schedules, dropped on the control side).
 
 use crate::plan::{BufferId, Plan, Step};
-use crate::processor::{NodeContext, PortBuffers, ProcessIo, Processor};
+use crate::processor::{NodeContext, PortBuffers, ProcessIo, Processor, Silent};
 use crate::registry::{NodeDescriptor, Unit};
 
 /// Parameter glides and signal-driven parameters advance in chunks of this
@@ -23,6 +23,7 @@ const GARBAGE_CAPACITY: usize = 64;
 /// A parameter's smoothed state on the audio thread.
 #[derive(Clone, Copy, Debug)]
 struct ParamState {
+    index: u32,
     value: f32,
     target: f32,
     step: f32,
@@ -69,9 +70,31 @@ struct DelayLine {
     pos: usize,
 }
 
+/// What a schedule takes over from the one it replaces, so that state
+/// survives a structural edit.
+#[derive(Default)]
+pub struct Adoption {
+    /// (node here, node there): processors and parameter states to take.
+    pub nodes: Vec<(u32, u32)>,
+    /// (buffer here, buffer there): feedback stores whose last block to copy.
+    pub buffers: Vec<(u32, u32)>,
+}
+
+/// A schedule that plays only while a structural edit crossfades, then
+/// hands over to the schedule of the edited patch.
+struct Transition {
+    then: Box<Schedule>,
+    blocks_left: u32,
+    /// For each node of `then`: its index here, for parameter commands sent
+    /// in `then`'s numbering (`u32::MAX`: none).
+    node_map: Vec<u32>,
+}
+
 /// A plan made runnable: processors built, buffers preallocated.
 pub struct Schedule {
     block: usize,
+    adoption: Adoption,
+    transition: Option<Transition>,
     pool: Vec<f32>,
     steps: Vec<ExecStep>,
     ports: Vec<PortBuffers>,
@@ -85,8 +108,19 @@ pub struct Schedule {
 impl Schedule {
     /// Build every processor and buffer for `plan` (control thread).
     pub fn new(plan: &Plan) -> Schedule {
+        Schedule::adopting(plan, Adoption::default())
+    }
+
+    /// Build a schedule that, when swapped in, takes the processors and
+    /// stores named in `adoption` from the schedule it replaces. Adopted
+    /// nodes are not built here (control thread).
+    pub fn adopting(plan: &Plan, adoption: Adoption) -> Schedule {
+        let mut adopted = vec![false; plan.nodes.len()];
+        for &(here, _) in &adoption.nodes {
+            adopted[here as usize] = true;
+        }
         let mut nodes = Vec::with_capacity(plan.nodes.len());
-        for n in &plan.nodes {
+        for (i, n) in plan.nodes.iter().enumerate() {
             let ctx = NodeContext {
                 sample_rate: plan.sample_rate,
                 max_block: plan.block,
@@ -95,13 +129,20 @@ impl Schedule {
                 feedback_delay: n.feedback_delay,
             };
             nodes.push(NodeSlot {
-                processor: (n.descriptor.build)(&ctx),
+                // A zero-sized placeholder: boxing it does not allocate.
+                processor: if adopted[i] {
+                    Box::new(Silent)
+                } else {
+                    (n.descriptor.build)(&ctx)
+                },
                 params: param_states(n.descriptor, &n.params, plan.sample_rate),
                 gliding: 0,
             });
         }
         let mut schedule = Schedule {
             block: plan.block,
+            adoption,
+            transition: None,
             pool: vec![0.0; plan.buffer_count * plan.block],
             steps: Vec::with_capacity(plan.steps.len()),
             ports: Vec::new(),
@@ -172,6 +213,54 @@ impl Schedule {
             self.buffer_ids.extend_from_slice(channels);
         }
         (start, self.ports.len() as u32)
+    }
+
+    /// Make this a crossfade schedule that plays for `blocks` blocks, then
+    /// gives way to `then` (which adopts from this one). `node_map[i]` is
+    /// this schedule's index of `then`'s node `i`.
+    pub fn then(&mut self, then: Schedule, blocks: u32, node_map: Vec<u32>) {
+        self.transition = Some(Transition {
+            then: Box::new(then),
+            blocks_left: blocks.max(1),
+            node_map,
+        });
+    }
+
+    /// Take over processors, parameter states and feedback stores from
+    /// `old` as planned on the control side (audio thread; swaps boxes and
+    /// copies a few buffers, never allocates). `old` receives the
+    /// placeholders and goes to the garbage.
+    fn adopt_from(&mut self, old: &mut Schedule) {
+        for &(here, there) in &self.adoption.nodes {
+            let (Some(new), Some(prev)) = (
+                self.nodes.get_mut(here as usize),
+                old.nodes.get_mut(there as usize),
+            ) else {
+                continue;
+            };
+            std::mem::swap(&mut new.processor, &mut prev.processor);
+            new.gliding = 0;
+            for (state, before) in new.params.iter_mut().zip(&prev.params) {
+                let target = state.target;
+                *state = *before;
+                if before.chunks_left > 0 {
+                    new.gliding += 1;
+                }
+                if before.target != target {
+                    state.glide_to(target, new.processor.as_mut(), &mut new.gliding);
+                }
+            }
+        }
+        let block = self.block;
+        for &(here, there) in &self.adoption.buffers {
+            let (here, there) = (here as usize * block, there as usize * block);
+            if let (Some(to), Some(from)) = (
+                self.pool.get_mut(here..here + block),
+                old.pool.get(there..there + block),
+            ) {
+                to.copy_from_slice(from);
+            }
+        }
     }
 
     /// Frames per block.
@@ -287,31 +376,43 @@ impl Schedule {
         }
     }
 
-    /// Start a parameter glide towards `value` (audio thread, between blocks).
+    /// Start a parameter glide towards `value` (audio thread, between
+    /// blocks). `node` is in the numbering of the schedule that will play
+    /// once any crossfade is over.
     fn set_param(&mut self, node: usize, param: usize, value: f32) {
+        let node = match &self.transition {
+            Some(t) => t.node_map.get(node).map_or(usize::MAX, |&i| i as usize),
+            None => node,
+        };
         let Some(slot) = self.nodes.get_mut(node) else {
             return;
         };
         let Some(state) = slot.params.get_mut(param) else {
             return;
         };
-        let target = if value.is_finite() {
-            value.clamp(state.min, state.max)
-        } else {
-            return;
-        };
-        if state.chunks_left > 0 {
-            slot.gliding -= 1;
+        if value.is_finite() {
+            let target = value.clamp(state.min, state.max);
+            state.glide_to(target, slot.processor.as_mut(), &mut slot.gliding);
         }
-        state.target = target;
-        if state.glide_chunks == 0 {
-            state.chunks_left = 0;
-            state.value = target;
-            slot.processor.set_param(param, target);
+    }
+}
+
+impl ParamState {
+    /// Glide from the current value to `target` (or jump, for parameters
+    /// without smoothing). `gliding` counts the node's gliding parameters.
+    fn glide_to(&mut self, target: f32, processor: &mut dyn Processor, gliding: &mut u32) {
+        if self.chunks_left > 0 {
+            *gliding -= 1;
+        }
+        self.target = target;
+        if self.glide_chunks == 0 || self.value == target {
+            self.chunks_left = 0;
+            self.value = target;
+            processor.set_param(self.index as usize, target);
         } else {
-            state.chunks_left = state.glide_chunks;
-            state.step = (target - state.value) / state.glide_chunks as f32;
-            slot.gliding += 1;
+            self.chunks_left = self.glide_chunks;
+            self.step = (target - self.value) / self.glide_chunks as f32;
+            *gliding += 1;
         }
     }
 }
@@ -320,7 +421,9 @@ fn param_states(desc: &NodeDescriptor, values: &[f32], sample_rate: f32) -> Vec<
     desc.params
         .iter()
         .zip(values)
-        .map(|(spec, &value)| ParamState {
+        .enumerate()
+        .map(|(index, (spec, &value))| ParamState {
+            index: index as u32,
             value,
             target: value,
             step: 0.0,
@@ -357,9 +460,6 @@ pub struct Runtime {
     schedule: Box<Schedule>,
     commands: rtrb::Consumer<Command>,
     garbage: rtrb::Producer<Box<Schedule>>,
-    /// A replaced schedule waiting for room on the garbage ring; never
-    /// dropped here.
-    held: Option<Box<Schedule>>,
     /// Frames of the current block already handed to the host.
     consumed: usize,
 }
@@ -409,7 +509,6 @@ pub fn engine(schedule: Schedule) -> (Engine, Runtime) {
             schedule: Box::new(schedule),
             commands: cmd_rx,
             garbage: garbage_tx,
-            held: None,
             consumed,
         },
     )
@@ -423,31 +522,62 @@ impl Runtime {
 
     /// Apply queued commands, then run one block (audio thread).
     pub fn process_block(&mut self) {
+        if self
+            .schedule
+            .transition
+            .as_ref()
+            .is_some_and(|t| t.blocks_left == 0)
+        {
+            self.finish_transition();
+        }
         self.drain_commands();
         self.schedule.process();
+        if let Some(t) = &mut self.schedule.transition {
+            t.blocks_left = t.blocks_left.saturating_sub(1);
+        }
+    }
+
+    /// Swap in `new`, handing it the state it adopts from the running
+    /// schedule. The caller has checked that the garbage ring has room.
+    fn install(&mut self, mut new: Box<Schedule>) {
+        new.adopt_from(&mut self.schedule);
+        let old = std::mem::replace(&mut self.schedule, new);
+        // Cannot fail: callers check `garbage.slots()` first. Were it to,
+        // leaking the schedule is still better than freeing it here.
+        if let Err(rtrb::PushError::Full(old)) = self.garbage.push(old) {
+            std::mem::forget(old);
+        }
+    }
+
+    /// End a crossfade: the edited patch's own schedule takes over. With no
+    /// room on the garbage ring, the crossfade schedule (by now playing only
+    /// the new signal) plays on for another block.
+    fn finish_transition(&mut self) {
+        if self.garbage.slots() == 0 {
+            return;
+        }
+        if let Some(t) = self.schedule.transition.take() {
+            self.install(t.then);
+        }
     }
 
     fn drain_commands(&mut self) {
-        if let Some(old) = self.held.take()
-            && let Err(rtrb::PushError::Full(old)) = self.garbage.push(old)
-        {
-            self.held = Some(old);
-            return;
-        }
-        while let Ok(command) = self.commands.pop() {
+        loop {
+            if let Ok(Command::Swap(_)) = self.commands.peek() {
+                // Room for this swap's garbage and that of an unfinished
+                // crossfade, which must end first: the new schedule's
+                // adoption refers to the schedule the crossfade leads to.
+                if self.garbage.slots() < 2 {
+                    return;
+                }
+                self.finish_transition();
+            }
+            let Ok(command) = self.commands.pop() else { return };
             match command {
                 Command::SetParam { node, param, value } => {
                     self.schedule.set_param(node as usize, param as usize, value)
                 }
-                Command::Swap(new) => {
-                    let old = std::mem::replace(&mut self.schedule, new);
-                    if let Err(rtrb::PushError::Full(old)) = self.garbage.push(old) {
-                        // Keep it and stop here, so a second swap cannot
-                        // force a drop on this thread.
-                        self.held = Some(old);
-                        return;
-                    }
-                }
+                Command::Swap(new) => self.install(new),
             }
         }
     }

@@ -518,6 +518,24 @@ mod tests {
     }
 
     #[test]
+    fn fm_through_zero_runs_the_waveform_backwards_still_band_limited() {
+        // 440 Hz - 1500 Hz of deviation: the phase runs backwards at 1060 Hz.
+        for kind in ["saw", "square"] {
+            let mut patch = Patch::default();
+            patch.nodes.push(node("dev", "constant", &[("value", -1500.0)]));
+            patch.nodes.push(node("osc", kind, &[("freq", 440.0)]));
+            patch.nodes.push(node("out", "output", &[]));
+            patch.connect("dev.out", "osc.fm").connect("osc.out", "out.in");
+            let (left, _) = render_patch(&patch, 48_064, SR);
+            let x = &left[64..];
+            let f = peak_frequency(x, 48_000.0);
+            assert!((f - 1060.0).abs() < 1.06, "{kind}: measured {f}");
+            let (at, db) = worst_inharmonic_db(x, 1060.0, 48_000.0);
+            assert!(db < -40.0, "{kind}: alias at {at} Hz, {db:.1} dB");
+        }
+    }
+
+    #[test]
     fn noise_is_uniform_white_and_seeded() {
         let n = 1 << 18;
         let a = render_source("noise", &[("seed", 7.0)], n, SR);

@@ -1,8 +1,8 @@
 //! Sources: oscillators, noise, a constant and a single impulse.
 //!
 //! The oscillators share their `freq` and `amp` parameters and their `fm`
-//! input ([`Voice`]); the sawtooth and the pulse also share their
-//! band-limiting ([`crate::blep`]).
+//! input (`Voice`); the sawtooth and the pulse also share their
+//! band-limiting (the `blep` module: band-limited steps).
 
 use std::f64::consts::TAU;
 

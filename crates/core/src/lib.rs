@@ -14,6 +14,7 @@ pub mod plan;
 pub mod processor;
 pub mod registry;
 pub mod runtime;
+pub mod telemetry;
 
 pub use compile::{CompileOptions, DEFAULT_BLOCK, compile, validate};
 pub use error::{LoadError, LoadErrorKind, ValidationError};
@@ -25,3 +26,4 @@ pub use registry::{
     Channels, Curve, NodeDescriptor, ParamSpec, PortKind, PortSpec, Registry, Unit, no_latency,
 };
 pub use runtime::{Adoption, Command, Engine, Runtime, Schedule, engine};
+pub use telemetry::Tap;

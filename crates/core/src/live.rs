@@ -15,6 +15,7 @@
 //! Everything here runs on the control thread.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use crate::compile::{CompileOptions, compile};
 use crate::error::ValidationError;
@@ -23,6 +24,7 @@ use crate::plan::Plan;
 use crate::processor::{ProcessIo, Processor};
 use crate::registry::{NodeDescriptor, OUTPUT_KIND, ParamSpec, PortSpec, Registry, no_latency};
 use crate::runtime::{Adoption, Command, Engine, Runtime, Schedule, SendError, engine};
+use crate::telemetry::Tap;
 
 /// How long a structural edit crossfades changed paths.
 pub const CROSSFADE_SECONDS: f64 = 0.01;
@@ -137,6 +139,8 @@ pub enum LiveError {
 /// The control-side owner of a running patch.
 pub struct LiveEngine {
     engine: Engine,
+    /// Readings of the running patch's analysis nodes, by node id.
+    taps: HashMap<String, Arc<Tap>>,
     registry: Registry,
     options: CompileOptions,
     patch: Patch,
@@ -152,11 +156,14 @@ impl LiveEngine {
         options: CompileOptions,
     ) -> Result<(LiveEngine, Runtime), ValidationError> {
         let plan = compile(&patch, registry, &options)?;
-        let (engine, runtime) = engine(Schedule::new(&plan));
+        let schedule = Schedule::new(&plan);
+        let taps = taps_by_id(&schedule, &plan);
+        let (engine, runtime) = engine(schedule);
         let mut registry = registry.clone();
         registry.add(&CROSSFADE);
         let live = LiveEngine {
             engine,
+            taps,
             registry,
             options,
             patch,
@@ -174,6 +181,12 @@ impl LiveEngine {
     /// The plan of the running patch.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The readings node `id` publishes (meters, scopes, spectra), if it is
+    /// an analysis node.
+    pub fn tap(&self, id: &str) -> Option<&Arc<Tap>> {
+        self.taps.get(id)
     }
 
     /// Drop schedules the audio thread has finished with.
@@ -245,11 +258,24 @@ impl LiveEngine {
         let direct = adoption(&plan, &self.plan, &|id| Some(id.to_string()));
         let kept = direct.nodes.len();
         let built = plan.nodes.len() - kept;
-        let (schedule, crossfades) = match self.crossfade_schedule(&new, &plan) {
-            Some((schedule, crossfades)) => (schedule, crossfades),
-            None => (Schedule::adopting(&plan, direct), 0),
+        let (schedule, crossfades, built_taps) = match self.crossfade_schedule(&new, &plan) {
+            Some(fade) => fade,
+            None => {
+                let schedule = Schedule::adopting(&plan, direct);
+                let taps = taps_by_id(&schedule, &plan);
+                (schedule, 0, taps)
+            }
         };
         self.engine.send(Command::Swap(Box::new(schedule)))?;
+        // A processor publishes through the tap it was built with: the one
+        // of the schedule that built it, else the running one it came from.
+        let mut taps = HashMap::new();
+        for n in &plan.nodes {
+            if let Some(tap) = built_taps.get(&n.id).or_else(|| self.taps.get(&n.id)) {
+                taps.insert(n.id.clone(), tap.clone());
+            }
+        }
+        self.taps = taps;
         self.patch = new;
         self.plan = plan;
         Ok(Applied::Rebuilt {
@@ -263,7 +289,11 @@ impl LiveEngine {
     /// (whose plan is `plan`), and how many crossfades it holds; `None` when
     /// nothing needs fading or the union does not compile (say, old and new
     /// edges together would form a loop), in which case the swap is direct.
-    fn crossfade_schedule(&self, new: &Patch, plan: &Plan) -> Option<(Schedule, usize)> {
+    fn crossfade_schedule(
+        &self,
+        new: &Patch,
+        plan: &Plan,
+    ) -> Option<(Schedule, usize, HashMap<String, Arc<Tap>>)> {
         let fade_blocks = (CROSSFADE_SECONDS * self.options.sample_rate as f64 / self.options.block as f64)
             .ceil()
             .max(1.0) as u32;
@@ -280,9 +310,21 @@ impl LiveEngine {
             .iter()
             .map(|n| union_plan.node_index(&n.id).map_or(u32::MAX, |i| i as u32))
             .collect();
-        fade.then(Schedule::adopting(plan, from_fade), fade_blocks, node_map);
-        Some((fade, crossfades))
+        let last = Schedule::adopting(plan, from_fade);
+        let mut taps = taps_by_id(&fade, &union_plan);
+        taps.extend(taps_by_id(&last, plan));
+        fade.then(last, fade_blocks, node_map);
+        Some((fade, crossfades, taps))
     }
+}
+
+/// The taps of the processors `schedule` built, by node id.
+fn taps_by_id(schedule: &Schedule, plan: &Plan) -> HashMap<String, Arc<Tap>> {
+    schedule
+        .taps()
+        .iter()
+        .map(|(i, tap)| (plan.nodes[*i].id.clone(), tap.clone()))
+        .collect()
 }
 
 /// True when two patches differ at most in parameter values and positions.

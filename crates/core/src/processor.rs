@@ -9,8 +9,10 @@
 //! 4. sent back inside the replaced schedule and dropped on the control thread.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use crate::registry::{NodeDescriptor, PortSpec, no_latency};
+use crate::telemetry::Tap;
 
 /// What a node's `build` and `latency` functions are told.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +48,12 @@ pub trait Processor: Send {
     /// within its declared range). Called between `process` calls.
     fn set_param(&mut self, index: usize, value: f32) {
         let _ = (index, value);
+    }
+
+    /// Readings this processor publishes for the control side (meters,
+    /// scopes). Asked once, on the control thread, right after `build`.
+    fn tap(&self) -> Option<Arc<Tap>> {
+        None
     }
 }
 

@@ -381,7 +381,10 @@ pub fn format_value(p: &ParamSpec, v: f64) -> String {
     if p.unit == Unit::Choice {
         return p.choices.get(v as usize).copied().unwrap_or("?").to_string();
     }
-    let s = format!("{v}");
+    let s = match p.unit {
+        Unit::Percent => format!("{}", (v * 1e4).round() / 100.0),
+        _ => format!("{v}"),
+    };
     match p.unit.suffix() {
         "" => s,
         u => format!("{s} {u}"),

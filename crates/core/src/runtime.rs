@@ -7,9 +7,12 @@
 //! commands in (parameter changes and schedule swaps, in order, must
 //! deliver), garbage out (replaced schedules, dropped on the control side).
 
+use std::sync::Arc;
+
 use crate::plan::{BufferId, Plan, Step};
 use crate::processor::{NodeContext, PortBuffers, ProcessIo, Processor, Silent};
 use crate::registry::{NodeDescriptor, Unit};
+use crate::telemetry::Tap;
 
 /// Parameter glides and signal-driven parameters advance in chunks of this
 /// many frames: the granularity of smoothing and modulation.
@@ -93,6 +96,9 @@ struct Transition {
 /// A plan made runnable: processors built, buffers preallocated.
 pub struct Schedule {
     block: usize,
+    /// Readings published by the processors built for this schedule (not
+    /// the adopted ones), by plan node index.
+    taps: Vec<(usize, Arc<Tap>)>,
     adoption: Adoption,
     transition: Option<Transition>,
     pool: Vec<f32>,
@@ -120,6 +126,7 @@ impl Schedule {
             adopted[here as usize] = true;
         }
         let mut nodes = Vec::with_capacity(plan.nodes.len());
+        let mut taps = Vec::new();
         for (i, n) in plan.nodes.iter().enumerate() {
             let ctx = NodeContext {
                 sample_rate: plan.sample_rate,
@@ -128,19 +135,24 @@ impl Schedule {
                 params: &n.params,
                 feedback_delay: n.feedback_delay,
             };
+            // A zero-sized placeholder: boxing it does not allocate.
+            let processor: Box<dyn Processor> = if adopted[i] {
+                Box::new(Silent)
+            } else {
+                (n.descriptor.build)(&ctx)
+            };
+            if let Some(tap) = processor.tap() {
+                taps.push((i, tap));
+            }
             nodes.push(NodeSlot {
-                // A zero-sized placeholder: boxing it does not allocate.
-                processor: if adopted[i] {
-                    Box::new(Silent)
-                } else {
-                    (n.descriptor.build)(&ctx)
-                },
+                processor,
                 params: param_states(n.descriptor, &n.params, plan.sample_rate),
                 gliding: 0,
             });
         }
         let mut schedule = Schedule {
             block: plan.block,
+            taps,
             adoption,
             transition: None,
             pool: vec![0.0; plan.buffer_count * plan.block],
@@ -261,6 +273,12 @@ impl Schedule {
                 to.copy_from_slice(from);
             }
         }
+    }
+
+    /// Readings published by the processors this schedule built, by plan
+    /// node index (control thread, before the schedule is sent).
+    pub fn taps(&self) -> &[(usize, Arc<Tap>)] {
+        &self.taps
     }
 
     /// Frames per block.

@@ -42,7 +42,11 @@ fn mismatches(expected: &Value, measured: &Value) -> Vec<String> {
         ] {
             let e = expected[channel][feature].as_f64().unwrap_or(f64::NAN);
             let m = measured[channel][feature].as_f64().unwrap_or(f64::NAN);
-            let bound = if relative { tolerance * e.abs().max(1.0) } else { tolerance };
+            let bound = if relative {
+                tolerance * e.abs().max(1.0)
+            } else {
+                tolerance
+            };
             if !((e - m).abs() <= bound) {
                 out.push(format!("{channel}.{feature}: expected {e:.3}, measured {m:.3}"));
             }
@@ -58,7 +62,9 @@ fn golden_patches_sound_as_recorded() {
     let mut patches: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".expect.json"))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".expect.json")
+        })
         .collect();
     patches.sort();
     assert!(!patches.is_empty(), "no golden patches in {}", dir.display());
@@ -91,7 +97,11 @@ fn golden_patches_sound_as_recorded() {
             }
         }
     }
-    assert!(failures.is_empty(), "golden features differ:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden features differ:\n{}",
+        failures.join("\n")
+    );
 }
 
 fn read_json(path: &Path) -> Option<Value> {

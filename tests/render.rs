@@ -31,19 +31,37 @@ fn the_demo_renders_loud_clean_and_within_full_scale() {
     // Music, not a tone: a rhythm (the level of 50 ms windows swings) and a
     // harmony that moves (the bass alternates A2 and F2 every two bars).
     let levels: Vec<f32> = left.chunks(2_400).map(|w| to_db(rms(w))).collect();
-    let (loudest, softest) = levels.iter().fold((f32::MIN, f32::MAX), |(hi, lo), &l| (hi.max(l), lo.min(l)));
-    assert!(loudest - softest > 6.0, "no rhythm: 50 ms levels within {} dB", loudest - softest);
+    let (loudest, softest) = levels
+        .iter()
+        .fold((f32::MIN, f32::MAX), |(hi, lo), &l| (hi.max(l), lo.min(l)));
+    assert!(
+        loudest - softest > 6.0,
+        "no rhythm: 50 ms levels within {} dB",
+        loudest - softest
+    );
     let bass = |from: usize| {
         let window = &left[from * 48_000..(from + 4) * 48_000];
         let spectrum = magnitude_spectrum(window);
         let bin = |hz: f32| (hz * window.len() as f32 / 48_000.0) as usize;
         let (strongest, _) = (bin(70.0)..bin(130.0)).fold((0, 0.0f32), |best, k| {
-            if spectrum[k] > best.1 { (k, spectrum[k]) } else { best }
+            if spectrum[k] > best.1 {
+                (k, spectrum[k])
+            } else {
+                best
+            }
         });
         strongest as f32 * 48_000.0 / window.len() as f32
     };
-    assert!((bass(0) - 110.0).abs() < 1.0, "first chord's bass: {} Hz", bass(0));
-    assert!((bass(4) - 87.31).abs() < 1.0, "second chord's bass: {} Hz", bass(4));
+    assert!(
+        (bass(0) - 110.0).abs() < 1.0,
+        "first chord's bass: {} Hz",
+        bass(0)
+    );
+    assert!(
+        (bass(4) - 87.31).abs() < 1.0,
+        "second chord's bass: {} Hz",
+        bass(4)
+    );
 }
 
 #[test]

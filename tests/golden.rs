@@ -47,7 +47,9 @@ fn mismatches(expected: &Value, measured: &Value) -> Vec<String> {
             } else {
                 tolerance
             };
-            if !((e - m).abs() <= bound) {
+            // Written so that a missing (NaN) value also counts as a mismatch.
+            let within = (e - m).abs() <= bound;
+            if !within {
                 out.push(format!("{channel}.{feature}: expected {e:.3}, measured {m:.3}"));
             }
         }

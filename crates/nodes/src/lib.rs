@@ -30,6 +30,18 @@ pub static ALL: &[&NodeDescriptor] = &[
     &sources::CONSTANT,
     &sources::IMPULSE,
     &filters::LOWPASS,
+    &filters::HIGHPASS,
+    &filters::BANDPASS,
+    &filters::NOTCH,
+    &filters::PEAK,
+    &filters::LOWSHELF,
+    &filters::HIGHSHELF,
+    &filters::BIQUAD_ALLPASS,
+    &filters::SVF,
+    &filters::ONEPOLE_LP,
+    &filters::ONEPOLE_HP,
+    &filters::DC_BLOCK,
+    &filters::EQ4,
     &delay::DELAY,
     &clock::CLOCK,
     &envelope::ADSR,
@@ -91,7 +103,10 @@ mod tests {
                 patch.connect("big.out", &format!("dut.{}", p.name));
             }
         }
-        patch.connect("dut.out", "out.in");
+        // The first output (`svf` has `lp`, `bp`, `hp`, no `out`).
+        if let Some(first) = d.outputs.first() {
+            patch.connect(&format!("dut.{}", first.name), "out.in");
+        }
         patch
     }
 

@@ -25,10 +25,29 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Every patch file under `patches/` (golden expectations excluded).
+fn example_patches() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![repo("patches")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.to_string_lossy().into_owned();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if name.ends_with(".json") && !name.ends_with(".expect.json") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn check_accepts_every_example_patch() {
-    for entry in std::fs::read_dir(repo("patches")).unwrap() {
-        let path = entry.unwrap().path();
+    let patches = example_patches();
+    assert!(patches.len() >= 3, "{patches:?}");
+    for path in patches {
         let out = patchbay(&["check", path.to_str().unwrap()]);
         assert!(out.status.success(), "{}: {}", path.display(), text(&out.stderr));
         assert!(text(&out.stdout).contains(": ok ("));

@@ -1,5 +1,5 @@
 //! Delays: an echo with feedback that may also sit inside a patch's own
-//! feedback loop.
+//! feedback loop, and the [`DelayLine`] every delay-based node reads from.
 
 use patchbay_core::{
     NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
@@ -35,14 +35,86 @@ pub static DELAY: NodeDescriptor = NodeDescriptor {
     build: |ctx| Box::new(Delay::new(ctx)),
 };
 
-/// A circular delay line per channel, read at a fractional position that
-/// moves sample by sample.
-pub struct Delay {
-    lines: Vec<Vec<f32>>,
-    /// Line length minus one (the length is a power of two).
+/// A circular buffer of past samples, read at whole or fractional delays.
+/// Shared by every delay-based node (echo, comb, allpass, chorus, flanger,
+/// reverb). Its length is a power of two, allocated in `build` for the
+/// longest delay the node allows at its sample rate; reading and writing
+/// never allocate.
+///
+/// The line has a *current slot*: [`DelayLine::write`] stores there,
+/// [`DelayLine::at`]`(k)` reads the sample stored `k` slots before it (0 is
+/// the current slot), and [`DelayLine::advance`] moves on by one sample.
+pub struct DelayLine {
+    data: Box<[f32]>,
+    /// Length minus one.
     mask: usize,
-    /// Where the next input sample goes.
+    /// The current slot.
     write: usize,
+}
+
+impl DelayLine {
+    /// A silent line able to delay by `max_delay` samples, with room for the
+    /// interpolators' neighbours.
+    pub fn new(max_delay: usize) -> Self {
+        let len = (max_delay + 4).next_power_of_two();
+        DelayLine {
+            data: vec![0.0; len].into_boxed_slice(),
+            mask: len - 1,
+            write: 0,
+        }
+    }
+
+    /// The longest delay, in samples, that [`DelayLine::hermite`] can read.
+    pub fn max_delay(&self) -> usize {
+        self.data.len() - 4
+    }
+
+    /// Store `x` in the current slot.
+    #[inline]
+    pub fn write(&mut self, x: f32) {
+        self.data[self.write] = x;
+    }
+
+    /// Move the current slot on by one sample.
+    #[inline]
+    pub fn advance(&mut self) {
+        self.write = (self.write + 1) & self.mask;
+    }
+
+    /// The sample stored `ago` slots before the current one.
+    #[inline]
+    pub fn at(&self, ago: usize) -> f32 {
+        self.data[self.write.wrapping_sub(ago) & self.mask]
+    }
+
+    /// Linear interpolation between `at(whole)` and `at(whole + 1)`, `t` of
+    /// the way (0..1). Its gain never exceeds 1 at any frequency, which keeps
+    /// modulated feedback networks provably bounded.
+    #[inline]
+    pub fn linear(&self, whole: usize, t: f32) -> f32 {
+        let a = self.at(whole);
+        a + t * (self.at(whole + 1) - a)
+    }
+
+    /// [`hermite`] interpolation `whole + t` samples ago (`t` in 0..1),
+    /// from the samples `whole - 1 ..= whole + 2` ago; below one sample the
+    /// current slot stands in for the future one.
+    #[inline]
+    pub fn hermite(&self, whole: usize, t: f32) -> f32 {
+        hermite(
+            self.at(whole.saturating_sub(1)),
+            self.at(whole),
+            self.at(whole + 1),
+            self.at(whole + 2),
+            t,
+        )
+    }
+}
+
+/// An echo: one [`DelayLine`] per channel, read at a fractional position
+/// that moves sample by sample.
+pub struct Delay {
+    lines: Vec<DelayLine>,
     sample_rate: f64,
     /// Samples by which the input already arrives late (inside a loop).
     late: f64,
@@ -56,12 +128,9 @@ pub struct Delay {
 impl Delay {
     fn new(ctx: &NodeContext) -> Self {
         let sample_rate = ctx.sample_rate as f64;
-        // Room for the longest delay plus the interpolator's neighbours.
-        let len = ((MAX_TIME_S * sample_rate).ceil() as usize + 4).next_power_of_two();
+        let longest = (MAX_TIME_S * sample_rate).ceil() as usize;
         let mut delay = Delay {
-            lines: vec![vec![0.0; len]; ctx.channels],
-            mask: len - 1,
-            write: 0,
+            lines: (0..ctx.channels).map(|_| DelayLine::new(longest)).collect(),
             sample_rate,
             late: ctx.feedback_delay as f64,
             delay: 0.0,
@@ -93,7 +162,7 @@ impl Delay {
 /// Audio" (2001): the value at `t` (0..1) between `x0` and `x1`, with
 /// neighbours `xm1` before and `x2` after.
 #[inline]
-fn hermite(xm1: f32, x0: f32, x1: f32, x2: f32, t: f32) -> f32 {
+pub fn hermite(xm1: f32, x0: f32, x1: f32, x2: f32, t: f32) -> f32 {
     let c1 = 0.5 * (x1 - xm1);
     let c2 = xm1 - 2.5 * x0 + 2.0 * x1 - 0.5 * x2;
     let c3 = 0.5 * (x2 - xm1) + 1.5 * (x0 - x1);
@@ -113,33 +182,28 @@ impl Processor for Delay {
         let frames = io.frames();
         let (feedback, mix) = (self.feedback.segment(frames), self.mix.segment(frames));
         let step = (self.delay_target - self.delay) / frames.max(1) as f64;
-        let mask = self.mask;
+        // A delay of whole samples that does not move needs no interpolation
+        // (Hermite at t = 0 is exactly the sample itself).
+        let whole = (step == 0.0 && self.delay.fract() == 0.0).then_some(self.delay as usize);
         for (ch, line) in self.lines.iter_mut().enumerate().take(io.output_channels(0)) {
             let input = io.input(0, ch);
             let out = io.output(0, ch);
-            let mut write = self.write;
             for (k, (o, &x)) in out.iter_mut().zip(input).enumerate() {
-                let d = self.delay + step * (k + 1) as f64;
-                let whole = d as usize;
-                let t = (d - whole as f64) as f32;
-                line[write] = x;
-                // Samples `whole - 1 ..= whole + 2` ago; "-1 ago" is the
-                // future, so below one sample the newest stands in for it.
-                let at = |ago: usize| line[write.wrapping_sub(ago) & mask];
-                let y = hermite(
-                    at(whole.saturating_sub(1)),
-                    at(whole),
-                    at(whole + 1),
-                    at(whole + 2),
-                    t,
-                );
-                line[write] = x + feedback.at(k) * y;
+                line.write(x);
+                let y = match whole {
+                    Some(whole) => line.at(whole),
+                    None => {
+                        let d = self.delay + step * (k + 1) as f64;
+                        let whole = d as usize;
+                        line.hermite(whole, (d - whole as f64) as f32)
+                    }
+                };
+                line.write(x + feedback.at(k) * y);
                 let m = mix.at(k);
                 *o = (1.0 - m) * x + m * y;
-                write = (write + 1) & mask;
+                line.advance();
             }
         }
-        self.write = (self.write + frames) & mask;
         self.delay = self.delay_target;
         self.feedback.finish();
         self.mix.finish();

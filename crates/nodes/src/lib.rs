@@ -15,9 +15,11 @@ pub mod clock;
 pub mod delay;
 pub mod envelope;
 pub mod filters;
+pub(crate) mod fx;
 pub mod mixing;
 pub mod smooth;
 pub mod sources;
+pub mod space;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -43,6 +45,9 @@ pub static ALL: &[&NodeDescriptor] = &[
     &filters::DC_BLOCK,
     &filters::EQ4,
     &delay::DELAY,
+    &space::COMB,
+    &space::ALLPASS,
+    &space::REVERB,
     &clock::CLOCK,
     &envelope::ADSR,
     &mixing::GAIN,

@@ -1,12 +1,16 @@
 //! The audio thread's rule, enforced: the engine's whole process path —
 //! draining parameter commands and schedule swaps, running every node kind
-//! of the library, and handing blocks to a host — allocates nothing.
+//! of the library, the live engine's crossfaded structural swaps and their
+//! hand-over, the safety stage, and handing blocks to a host — allocates
+//! nothing.
 //!
 //! The test binary's allocator counts (de)allocations made inside
 //! `assert_no_alloc`; any count above zero fails the test.
 
 use assert_no_alloc::{AllocDisabler, assert_no_alloc, reset_violation_count, violation_count};
-use patchbay_core::{Channels, Command, CompileOptions, Node, Patch, Schedule, Unit, compile, engine};
+use patchbay_core::{
+    Applied, Channels, Command, CompileOptions, LiveEngine, Node, Patch, Schedule, Unit, compile, engine,
+};
 
 #[cfg(debug_assertions)]
 #[global_allocator]
@@ -81,4 +85,49 @@ fn the_process_path_never_allocates() {
     assert_eq!(violation_count(), 0, "the audio thread allocated");
     assert_eq!(engine.collect_garbage(), 1, "the replaced schedule came back");
     assert!(host.iter().all(|x| x.is_finite()));
+}
+
+#[test]
+fn live_structural_edits_and_the_safety_stage_never_allocate() {
+    let registry = patchbay_nodes::registry();
+    let (mut live, mut runtime) =
+        LiveEngine::start(every_kind_patch(220.0), registry, CompileOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    // A structural edit that changes what reaches the output, boosted far
+    // over full scale so the safety limiter works throughout.
+    let mut edited = every_kind_patch(220.0);
+    edited.nodes.push(Node::new("boost", "gain").with("gain", 24.0));
+    edited.connect("src.out", "boost.in");
+    edited.connect("boost.out", "out.in");
+    let mut host = vec![0.0f32; 2 * 300];
+
+    reset_violation_count();
+    assert_no_alloc(|| {
+        for _ in 0..20 {
+            runtime.fill_interleaved(&mut host, 2);
+        }
+    });
+    // The control side diffs and compiles (allocating, as it may) ...
+    let applied = live.apply(edited).unwrap();
+    assert!(
+        matches!(applied, Applied::Rebuilt { crossfades, .. } if crossfades > 0),
+        "{applied:?}"
+    );
+    live.set_param("boost", "gain", 18.0).unwrap();
+    // ... the audio side swaps, crossfades, hands over and limits without.
+    let mut peak = 0.0f32;
+    assert_no_alloc(|| {
+        for _ in 0..40 {
+            runtime.fill_interleaved(&mut host, 2);
+            peak = host.iter().fold(peak, |p, x| p.max(x.abs()));
+        }
+    });
+    assert_eq!(violation_count(), 0, "the audio thread allocated");
+    assert_eq!(
+        live.collect_garbage(),
+        2,
+        "the original and the crossfade schedules came back"
+    );
+    assert!(runtime.safety().gain() < 0.5, "the limiter was not engaged");
+    assert!(peak <= 10f32.powf(patchbay_core::DEFAULT_CEILING_DB / 20.0));
 }

@@ -14,6 +14,7 @@ pub mod plan;
 pub mod processor;
 pub mod registry;
 pub mod runtime;
+pub mod safety;
 pub mod telemetry;
 
 pub use compile::{CompileOptions, DEFAULT_BLOCK, compile, validate};
@@ -26,4 +27,5 @@ pub use registry::{
     Channels, Curve, NodeDescriptor, ParamSpec, PortKind, PortSpec, Registry, Unit, no_latency,
 };
 pub use runtime::{Adoption, Command, Engine, Runtime, Schedule, engine};
+pub use safety::{DEFAULT_CEILING_DB, Safety};
 pub use telemetry::Tap;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::plan::{BufferId, Plan, Step};
 use crate::processor::{NodeContext, PortBuffers, ProcessIo, Processor, Silent};
 use crate::registry::{NodeDescriptor, Unit};
+use crate::safety::Safety;
 use crate::telemetry::Tap;
 
 /// Parameter glides and signal-driven parameters advance in chunks of this
@@ -86,7 +87,10 @@ pub struct Adoption {
 /// A schedule that plays only while a structural edit crossfades, then
 /// hands over to the schedule of the edited patch.
 struct Transition {
-    then: Box<Schedule>,
+    /// Taken at the hand-over; the rest of the transition (its node map)
+    /// goes to the garbage with the crossfade schedule, so nothing is freed
+    /// on the audio thread.
+    then: Option<Box<Schedule>>,
     blocks_left: u32,
     /// For each node of `then`: its index here, for parameter commands sent
     /// in `then`'s numbering (`u32::MAX`: none).
@@ -96,6 +100,7 @@ struct Transition {
 /// A plan made runnable: processors built, buffers preallocated.
 pub struct Schedule {
     block: usize,
+    sample_rate: f32,
     /// Readings published by the processors built for this schedule (not
     /// the adopted ones), by plan node index.
     taps: Vec<(usize, Arc<Tap>)>,
@@ -152,6 +157,7 @@ impl Schedule {
         }
         let mut schedule = Schedule {
             block: plan.block,
+            sample_rate: plan.sample_rate,
             taps,
             adoption,
             transition: None,
@@ -232,7 +238,7 @@ impl Schedule {
     /// this schedule's index of `then`'s node `i`.
     pub fn then(&mut self, then: Schedule, blocks: u32, node_map: Vec<u32>) {
         self.transition = Some(Transition {
-            then: Box::new(then),
+            then: Some(Box::new(then)),
             blocks_left: blocks.max(1),
             node_map,
         });
@@ -478,6 +484,10 @@ pub struct Runtime {
     schedule: Box<Schedule>,
     commands: rtrb::Consumer<Command>,
     garbage: rtrb::Producer<Box<Schedule>>,
+    /// The device boundary: the master made finite and limited.
+    safety: Safety,
+    /// The last block after `safety`: what hosts hear (left, right).
+    output: [Box<[f32]>; 2],
     /// Frames of the current block already handed to the host.
     consumed: usize,
 }
@@ -518,6 +528,8 @@ pub fn engine(schedule: Schedule) -> (Engine, Runtime) {
     let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(COMMAND_CAPACITY);
     let (garbage_tx, garbage_rx) = rtrb::RingBuffer::new(GARBAGE_CAPACITY);
     let consumed = schedule.block;
+    let safety = Safety::new(schedule.sample_rate);
+    let output = [0, 1].map(|_| vec![0.0; schedule.block].into_boxed_slice());
     (
         Engine {
             commands: cmd_tx,
@@ -527,6 +539,8 @@ pub fn engine(schedule: Schedule) -> (Engine, Runtime) {
             schedule: Box::new(schedule),
             commands: cmd_rx,
             garbage: garbage_tx,
+            safety,
+            output,
             consumed,
         },
     )
@@ -536,6 +550,24 @@ impl Runtime {
     /// The running schedule.
     pub fn schedule(&self) -> &Schedule {
         &self.schedule
+    }
+
+    /// The safety stage between the master and the host.
+    pub fn safety(&self) -> &Safety {
+        &self.safety
+    }
+
+    /// Set the safety limiter's ceiling in dBFS, or switch the limiter off
+    /// with `None` (control side, before the runtime starts).
+    pub fn set_ceiling_db(&mut self, ceiling_db: Option<f32>) {
+        self.safety.set_ceiling_db(ceiling_db);
+    }
+
+    /// Left and right of the last block as hosts hear it: the master after
+    /// the safety stage. Renderers and devices read this, never the raw
+    /// master, so they play the same samples.
+    pub fn output(&self) -> [&[f32]; 2] {
+        [&self.output[0], &self.output[1]]
     }
 
     /// Apply queued commands, then run one block (audio thread).
@@ -553,6 +585,8 @@ impl Runtime {
         if let Some(t) = &mut self.schedule.transition {
             t.blocks_left = t.blocks_left.saturating_sub(1);
         }
+        let [left, right] = &mut self.output;
+        self.safety.process(self.schedule.master(), [left, right]);
     }
 
     /// Swap in `new`, handing it the state it adopts from the running
@@ -574,8 +608,8 @@ impl Runtime {
         if self.garbage.slots() == 0 {
             return;
         }
-        if let Some(t) = self.schedule.transition.take() {
-            self.install(t.then);
+        if let Some(then) = self.schedule.transition.as_mut().and_then(|t| t.then.take()) {
+            self.install(then);
         }
     }
 
@@ -604,7 +638,9 @@ impl Runtime {
     /// engine runs fixed-size blocks, so output is the same whatever the
     /// host's callback size.
     pub fn fill_interleaved(&mut self, out: &mut [f32], channels: usize) {
-        let block = self.schedule.block;
+        // The output buffers' length, should a swap ever bring a schedule
+        // with another block size.
+        let block = self.output[0].len();
         let frames = out.len() / channels.max(1);
         let mut written = 0;
         while written < frames {
@@ -613,7 +649,7 @@ impl Runtime {
                 self.consumed = 0;
             }
             let n = (block - self.consumed).min(frames - written);
-            let [left, right] = self.schedule.master();
+            let [left, right] = self.output();
             for k in 0..n {
                 let frame = &mut out[(written + k) * channels..(written + k + 1) * channels];
                 let src = self.consumed + k;

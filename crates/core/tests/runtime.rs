@@ -218,6 +218,10 @@ fn any_host_buffer_size_hears_the_same_blocks() {
         let mut stereo = Vec::new();
         let mut mono = Vec::new();
         let (_engine_mono, mut runtime_mono) = engine(schedule(&p));
+        // Full-scale noise: compare raw blocks, without the safety limiter
+        // (which `patchbay_core::safety` tests on its own).
+        runtime.set_ceiling_db(None);
+        runtime_mono.set_ceiling_db(None);
         while stereo.len() < 2000 {
             let mut buf = vec![0.0; 2 * host];
             runtime.fill_interleaved(&mut buf, 2);

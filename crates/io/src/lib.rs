@@ -1,10 +1,27 @@
-//! Where patchbay meets files and devices. Today: offline rendering of a
-//! patch to a WAV file, as fast as the CPU allows and bit-for-bit
-//! deterministic. It drives the same [`patchbay_core::Runtime`] that a live
-//! audio callback drives.
+//! Where patchbay meets files and devices: offline rendering to WAV, live
+//! playback through ALSA or JACK (cpal) that survives device faults, device
+//! listing, and reloading a patch file when it changes. Offline and live
+//! drive the same [`patchbay_core::Runtime`], through the same safety
+//! stage, so they produce the same samples.
 //!
 //! Not here: the patch model, compiler or any DSP.
 
+pub mod callback;
+pub mod devices;
+pub mod meters;
+pub mod null;
+pub mod player;
 pub mod render;
+pub mod shared;
+pub mod stream;
+pub mod watch;
 
+pub use callback::{DeviceCallback, Driver};
+pub use devices::{HostChoice, HostInfo, list_hosts};
+pub use meters::{Meters, Totals};
+pub use null::NullOutput;
+pub use player::{DeviceError, Output, Player, PlayerEvent, Running, Status};
 pub use render::{RenderError, RenderOptions, RenderSummary, SampleFormat, render_to_wav};
+pub use shared::SharedRuntime;
+pub use stream::{CpalOutput, OutputSpec};
+pub use watch::{PatchWatcher, WatchError};

@@ -40,6 +40,9 @@ pub struct RenderOptions {
     pub block: usize,
     /// Sample encoding.
     pub format: SampleFormat,
+    /// The safety limiter's ceiling in dBFS; `None` switches it off (the
+    /// same stage live playback uses, so both hear the same samples).
+    pub ceiling_db: Option<f32>,
 }
 
 impl Default for RenderOptions {
@@ -49,6 +52,7 @@ impl Default for RenderOptions {
             sample_rate: 48_000,
             block: patchbay_core::DEFAULT_BLOCK,
             format: SampleFormat::F32,
+            ceiling_db: Some(patchbay_core::DEFAULT_CEILING_DB),
         }
     }
 }
@@ -131,6 +135,7 @@ pub fn render_to_wav(
         },
     )?;
     let (_engine, mut runtime) = engine(Schedule::new(&plan));
+    runtime.set_ceiling_db(options.ceiling_db);
     let (bits, sample_format) = match options.format {
         SampleFormat::F32 => (32, hound::SampleFormat::Float),
         SampleFormat::I24 => (24, hound::SampleFormat::Int),
@@ -161,15 +166,11 @@ pub fn render_to_wav(
     while done < total {
         runtime.process_block();
         let n = (options.block as u64).min(total - done) as usize;
-        let [left, right] = runtime.schedule().master();
+        // The runtime's safety stage has already silenced non-finite
+        // samples and limited the master, exactly as for a device.
+        let [left, right] = runtime.output();
         for k in 0..n {
             for x in [left[k], right[k]] {
-                let x = if x.is_finite() {
-                    x
-                } else {
-                    summary.non_finite += 1;
-                    0.0
-                };
                 summary.peak = summary.peak.max(x.abs());
                 write_sample(&mut writer, x, options.format).map_err(write_err)?;
             }
@@ -181,6 +182,7 @@ pub fn render_to_wav(
         }
     }
     writer.finalize().map_err(write_err)?;
+    summary.non_finite = runtime.safety().non_finite();
     summary.wall = started.elapsed();
     Ok(summary)
 }

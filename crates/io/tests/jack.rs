@@ -1,0 +1,257 @@
+//! Live, against a real audio server: a private JACK server with the dummy
+//! backend (callbacks at exactly real-time pace, no sound card), patchbay
+//! playing through cpal's JACK host while the patch is edited live, and a
+//! second JACK client, written here, recording what patchbay plays.
+//!
+//! One test in this file: it sets `JACK_DEFAULT_SERVER` for the process.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use patchbay_core::{Applied, CompileOptions, LiveEngine, Node, Patch};
+use patchbay_io::{CpalOutput, HostChoice, OutputSpec, Player};
+use patchbay_nodes::analysis::{peak_frequency, rms, to_db};
+
+const RATE: u32 = 48_000;
+const PERIOD: u32 = 256;
+
+/// A `jackd` of our own, stopped when dropped.
+struct JackServer {
+    child: Child,
+    name: String,
+}
+
+impl JackServer {
+    /// Start a dummy-backend server under the first free name of a small
+    /// fixed set. JACK keeps a registry of at most eight servers in shared
+    /// memory and reclaims a dead server's slot only for a server of the
+    /// same name: unique names per run would fill it after a few crashed
+    /// runs. Realtime scheduling is asked for: without it, on a busy
+    /// two-core machine the dummy driver's own timer wakes late and reports
+    /// xruns that have nothing to do with its clients; where it is not
+    /// permitted, jackd runs without it.
+    fn start() -> JackServer {
+        for slot in 0..4 {
+            let name = format!("patchbay-test-{slot}");
+            if jack_lsp(&name).contains("system:") {
+                continue; // another test run is using it
+            }
+            let child = Command::new("jackd")
+                .args(["--realtime", "-P", "70", "-n", &name, "-d", "dummy", "-r"])
+                .arg(RATE.to_string())
+                .arg("-p")
+                .arg(PERIOD.to_string())
+                .env("JACK_NO_AUDIO_RESERVATION", "1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("jackd starts (install jackd2: .ci/install-deps)");
+            let mut server = JackServer { child, name };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if jack_lsp(&server.name).contains("system:playback_1") {
+                    return server;
+                }
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    break; // exited: the name is taken, try the next
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            server.stop();
+        }
+        panic!("no JACK server could be started");
+    }
+
+    /// SIGTERM, so that jackd unregisters itself; SIGKILL if it lingers.
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for JackServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn jack_lsp(server: &str) -> String {
+    Command::new("jack_lsp")
+        .env("JACK_DEFAULT_SERVER", server)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+fn jack_connect(server: &str, from: &str, to: &str) {
+    let status = Command::new("jack_connect")
+        .args([from, to])
+        .env("JACK_DEFAULT_SERVER", server)
+        .status()
+        .unwrap();
+    assert!(status.success(), "jack_connect {from} {to}");
+}
+
+fn sine_patch(through_gain: bool) -> Patch {
+    let mut patch = Patch::default();
+    patch
+        .nodes
+        .push(Node::new("osc", "sine").with("freq", 440.0).with("amp", 0.5));
+    patch.nodes.push(Node::new("out", "output"));
+    if through_gain {
+        patch.nodes.push(Node::new("unity", "gain"));
+        patch.connect("osc.out", "unity.in");
+        patch.connect("unity.out", "out.in");
+    } else {
+        patch.connect("osc.out", "out.in");
+    }
+    patch
+}
+
+/// A JACK client that records its two inputs into a ring.
+struct Recorder {
+    client: jack::AsyncClient<(), jack::contrib::ClosureProcessHandler<(), RecordFn>>,
+    samples: rtrb::Consumer<f32>,
+}
+
+type RecordFn = Box<dyn FnMut(&jack::Client, &jack::ProcessScope) -> jack::Control + Send>;
+
+impl Recorder {
+    fn start(seconds: usize) -> Recorder {
+        let (client, _) =
+            jack::Client::new("recorder", jack::ClientOptions::NO_START_SERVER).expect("recorder client");
+        let left = client.register_port("in_l", jack::AudioIn::default()).unwrap();
+        let right = client.register_port("in_r", jack::AudioIn::default()).unwrap();
+        let (mut tx, rx) = rtrb::RingBuffer::new(seconds * RATE as usize * 2);
+        let record: RecordFn = Box::new(move |_, ps| {
+            for (l, r) in left.as_slice(ps).iter().zip(right.as_slice(ps)) {
+                let _ = tx.push(*l);
+                let _ = tx.push(*r);
+            }
+            jack::Control::Continue
+        });
+        let client = client
+            .activate_async((), jack::contrib::ClosureProcessHandler::new(record))
+            .unwrap();
+        Recorder { client, samples: rx }
+    }
+
+    /// Stop and return (left, right).
+    fn finish(mut self) -> (Vec<f32>, Vec<f32>) {
+        drop(self.client.deactivate());
+        let mut interleaved = Vec::new();
+        while let Ok(x) = self.samples.pop() {
+            interleaved.push(x);
+        }
+        let left = interleaved.iter().step_by(2).copied().collect();
+        let right = interleaved.iter().skip(1).step_by(2).copied().collect();
+        (left, right)
+    }
+}
+
+#[test]
+fn plays_through_jack_at_real_time_pace_while_edited_live() {
+    let server = JackServer::start();
+    let name = server.name.clone();
+    // SAFETY: set before any JACK client exists, and this file's only test
+    // is the only thread reading the environment.
+    unsafe { std::env::set_var("JACK_DEFAULT_SERVER", &name) };
+
+    let mut output = CpalOutput::new(OutputSpec {
+        host: Some(HostChoice::Jack),
+        ..OutputSpec::default()
+    });
+    let rate = output.probe().expect("the JACK output is found");
+    assert_eq!(rate, RATE);
+    let options = CompileOptions {
+        sample_rate: rate as f32,
+        block: patchbay_core::DEFAULT_BLOCK,
+    };
+    let (mut live, runtime) =
+        LiveEngine::start(sine_patch(false), patchbay_nodes::registry(), options).unwrap();
+    let mut player = Player::start(Box::new(output), runtime, rate).expect("plays through JACK");
+    let started = Instant::now();
+    let frames_at_start = player.meters().totals().frames;
+
+    // patchbay's ports are visible to other JACK clients.
+    let client = format!("cpal_client_{}_out", std::process::id());
+    let ports = jack_lsp(&name);
+    for port in ["out_0", "out_1"] {
+        assert!(
+            ports.contains(&format!("{client}:{port}")),
+            "{port} not in jack_lsp:\n{ports}"
+        );
+    }
+    let recorder = Recorder::start(5);
+    jack_connect(&name, &format!("{client}:out_0"), "recorder:in_l");
+    jack_connect(&name, &format!("{client}:out_1"), "recorder:in_r");
+
+    // Live structural edits every 200 ms while it plays: the sine is routed
+    // through a unity gain and back, each a crossfaded swap.
+    let mut swaps = 0;
+    let mut through_gain = false;
+    while started.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(200));
+        through_gain = !through_gain;
+        let applied = live.apply(sine_patch(through_gain)).unwrap();
+        assert!(matches!(applied, Applied::Rebuilt { .. }), "{applied:?}");
+        swaps += 1;
+        live.collect_garbage();
+        assert!(player.poll().is_none(), "the device failed");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = player.status();
+    let (left, right) = recorder.finish();
+    drop(player);
+    assert!(live.collect_garbage() > 0, "replaced schedules came back");
+
+    // Real-time pace: the frames JACK pulled match the wall clock.
+    let frames = (status.totals.frames - frames_at_start) as f64;
+    let pace = frames / (elapsed * RATE as f64);
+    assert!(
+        (0.95..1.05).contains(&pace),
+        "{frames} frames in {elapsed:.3} s: pace {pace:.3}"
+    );
+    assert_eq!(status.totals.xruns, 0, "xruns reported by JACK");
+    assert_eq!(status.totals.faults, 0);
+    assert!(
+        status.max_load < 0.5,
+        "callback load {:.1}%",
+        100.0 * status.max_load
+    );
+    assert!(swaps >= 10, "{swaps} swaps");
+
+    // What the recorder heard: the sine, at its level, on both sides, with
+    // no click from the swaps. Two seconds well after connecting, and
+    // before the recorder's last cycles (cut short by its deactivation).
+    let end = left.len().saturating_sub(RATE as usize / 10);
+    assert!(end > 2 * RATE as usize, "recorded only {} frames", left.len());
+    let window = end - 2 * RATE as usize..end;
+    let (l, r) = (&left[window.clone()], &right[window]);
+    let pitch = peak_frequency(l, RATE as f32);
+    assert!((pitch - 440.0).abs() < 1.0, "pitch {pitch} Hz");
+    let level = to_db(rms(l));
+    assert!((level - to_db(0.5 / 2f32.sqrt())).abs() < 0.2, "level {level} dB");
+    let differ = l.iter().zip(r).filter(|(a, b)| a != b).count();
+    let first = l.iter().zip(r).position(|(a, b)| a != b);
+    assert_eq!(
+        differ, 0,
+        "left and right differ from frame {first:?} of the window"
+    );
+    let sine_step = 0.5 * 2.0 * std::f32::consts::PI * 440.0 / RATE as f32;
+    let step = l.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
+    assert!(
+        step <= sine_step * 1.05,
+        "largest step {step} > the sine's own {sine_step}"
+    );
+}

@@ -1,6 +1,8 @@
 //! The `patchbay` command: a thin layer over the library crates that turns
 //! their typed errors into one clear line each.
 
+mod play;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use patchbay_core::{CompileOptions, Patch, compile, load_patch};
-use patchbay_io::{RenderOptions, SampleFormat, render_to_wav};
+use patchbay_io::{HostChoice, RenderOptions, SampleFormat, render_to_wav};
 
 #[derive(Parser)]
 #[command(name = "patchbay", version, about = "A modular node-graph audio environment")]
@@ -38,7 +40,41 @@ enum Command {
         /// Sample format: f32, i24 or i16.
         #[arg(long, default_value = "f32")]
         format: SampleFormat,
+        /// Switch off the safety limiter (non-finite samples are still silenced).
+        #[arg(long)]
+        no_limit: bool,
     },
+    /// Play a patch through the sound card until Ctrl-C.
+    Play {
+        /// Patch file (.json).
+        patch: PathBuf,
+        /// Audio host: alsa or jack (default: JACK if a server runs, else ALSA).
+        #[arg(long)]
+        host: Option<HostChoice>,
+        /// Output device, as `patchbay devices` lists it (default: the host's default).
+        #[arg(long)]
+        device: Option<String>,
+        /// Input device (accepted; input nodes come in a later version).
+        #[arg(long)]
+        input: Option<String>,
+        /// Sample rate in Hz (default: the device's).
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Frames per device callback (default: the device's).
+        #[arg(long)]
+        buffer: Option<u32>,
+        /// Reload the patch when the file changes, keeping what plays.
+        #[arg(long)]
+        watch: bool,
+        /// Switch off the safety limiter (non-finite samples are still silenced).
+        #[arg(long)]
+        no_limit: bool,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// List audio hosts and their devices.
+    Devices,
     /// Check a patch; exits non-zero with the error if it is bad.
     Check {
         /// Patch file (.json).
@@ -75,6 +111,7 @@ fn run(cli: Cli) -> Result<()> {
             rate,
             block,
             format,
+            no_limit,
         } => {
             let loaded = load(&patch)?;
             let options = RenderOptions {
@@ -82,8 +119,36 @@ fn run(cli: Cli) -> Result<()> {
                 sample_rate: rate,
                 block,
                 format,
+                ceiling_db: (!no_limit).then_some(patchbay_core::DEFAULT_CEILING_DB),
             };
             render(&loaded, &options, &output)
+        }
+        Command::Play {
+            patch,
+            host,
+            device,
+            input,
+            rate,
+            buffer,
+            watch,
+            no_limit,
+            seconds,
+        } => play::play(play::PlayArgs {
+            patch,
+            host,
+            device,
+            input,
+            rate,
+            buffer,
+            watch,
+            no_limit,
+            seconds,
+        }),
+        Command::Devices => {
+            for host in patchbay_io::list_hosts() {
+                print!("{host}");
+            }
+            Ok(())
         }
         Command::Check { patch, plan } => {
             let loaded = load(&patch)?;

@@ -274,6 +274,46 @@ pub(crate) mod measure {
         (-60.0 / slope / sample_rate as f64) as f32
     }
 
+    /// Gain in dB from `input` to `output` per frequency (bin `i` is
+    /// `i·sr/segment` Hz), from cross spectra averaged over Hann-windowed
+    /// segments (`Σ Y·X* / Σ |X|²`, Welch's method).
+    pub fn transfer_db(input: &[f32], output: &[f32], segment: usize) -> Vec<f64> {
+        let bins = segment / 2 + 1;
+        let (mut cross, mut power) = (vec![Complex::new(0.0, 0.0); bins], vec![0.0f64; bins]);
+        let mut at = 0;
+        while at + segment <= input.len().min(output.len()) {
+            let x = fft(&input[at..at + segment], segment, true);
+            let y = fft(&output[at..at + segment], segment, true);
+            for i in 0..bins {
+                cross[i] += y[i] * x[i].conj();
+                power[i] += x[i].norm_sqr();
+            }
+            at += segment / 2;
+        }
+        (0..bins)
+            .map(|i| 20.0 * (cross[i].norm() / power[i].max(1e-30)).max(1e-30).log10())
+            .collect()
+    }
+
+    /// Frequency in Hz of the lowest point of a response between `lo` and
+    /// `hi` Hz, `bin_hz` apart.
+    pub fn deepest_notch(db: &[f64], bin_hz: f64, lo: f64, hi: f64) -> f64 {
+        let (from, to) = ((lo / bin_hz) as usize, ((hi / bin_hz) as usize).min(db.len() - 1));
+        let i = (from..=to).min_by(|&a, &b| db[a].total_cmp(&db[b])).unwrap();
+        i as f64 * bin_hz
+    }
+
+    /// The lag in `0..max_lag` at which `b` best matches `a` delayed:
+    /// the peak of their cross-correlation.
+    pub fn best_lag(a: &[f32], b: &[f32], max_lag: usize) -> usize {
+        (0..max_lag)
+            .max_by(|&l1, &l2| {
+                let c = |l: usize| -> f64 { (max_lag..b.len()).map(|n| a[n - l] as f64 * b[n] as f64).sum() };
+                c(l1).total_cmp(&c(l2))
+            })
+            .unwrap()
+    }
+
     /// Pearson correlation of two signals.
     pub fn correlation(a: &[f32], b: &[f32]) -> f64 {
         let n = a.len().min(b.len()) as f64;

@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod filters;
 pub(crate) mod fx;
 pub mod mixing;
+pub mod modulation;
 pub mod smooth;
 pub mod sources;
 pub mod space;
@@ -45,6 +46,9 @@ pub static ALL: &[&NodeDescriptor] = &[
     &filters::DC_BLOCK,
     &filters::EQ4,
     &delay::DELAY,
+    &modulation::CHORUS,
+    &modulation::FLANGER,
+    &modulation::PHASER,
     &space::COMB,
     &space::ALLPASS,
     &space::REVERB,

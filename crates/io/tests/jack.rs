@@ -64,9 +64,11 @@ impl JackServer {
 
     /// SIGTERM, so that jackd unregisters itself; SIGKILL if it lingers.
     fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return; // exited (and reaped): its pid may belong to another process now
+        }
+        // SAFETY: signals our own child process, which has not been reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

@@ -55,6 +55,8 @@ const DUCK_S: f32 = 0.003;
 enum DuckState {
     Idle,
     Out,
+    /// Silent for this many more samples, then fading in.
+    Hold(usize),
     In,
 }
 
@@ -95,6 +97,12 @@ impl Duck {
         self.state = DuckState::In;
     }
 
+    /// Stay silent for `frames` more samples (while filters that were
+    /// just cleared fill with signal), then fade back in.
+    pub fn resume_after(&mut self, frames: usize) {
+        self.state = DuckState::Hold(frames);
+    }
+
     /// True when the output passes unchanged.
     pub fn idle(&self) -> bool {
         self.state == DuckState::Idle
@@ -122,6 +130,8 @@ impl Duck {
         match self.state {
             DuckState::Idle => {}
             DuckState::Out => self.gain = (self.gain - self.step).max(0.0),
+            DuckState::Hold(0) => self.state = DuckState::In,
+            DuckState::Hold(n) => self.state = DuckState::Hold(n - 1),
             DuckState::In => {
                 self.gain = (self.gain + self.step).min(1.0);
                 if self.gain == 1.0 {

@@ -13,6 +13,7 @@ pub mod analysis;
 pub(crate) mod blep;
 pub mod clock;
 pub mod delay;
+pub mod distortion;
 pub mod envelope;
 pub mod filters;
 pub(crate) mod fx;
@@ -46,6 +47,8 @@ pub static ALL: &[&NodeDescriptor] = &[
     &filters::DC_BLOCK,
     &filters::EQ4,
     &delay::DELAY,
+    &distortion::WAVESHAPER,
+    &distortion::BITCRUSHER,
     &modulation::CHORUS,
     &modulation::FLANGER,
     &modulation::PHASER,

@@ -310,6 +310,11 @@ fn find_on(choice: HostChoice, name: Option<&str>) -> Result<Found, String> {
                 .ok_or_else(|| format!("no output device `{name}` (see `patchbay devices`)"))?
         }
     };
-    let label = format!("{choice} `{}`", device_id(&device));
+    // ALSA's identifiers are what users type (`default`, `hw:1,0`); JACK's
+    // (`output`) say less than its names.
+    let label = match choice {
+        HostChoice::Alsa => format!("ALSA `{}`", device_id(&device)),
+        HostChoice::Jack => device_name(&device),
+    };
     Ok(Found { device, label })
 }

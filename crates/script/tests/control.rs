@@ -1,0 +1,188 @@
+//! Control and automation while playing: timers, beats, set, ramp, runtime
+//! connections, all on sample time in an offline session.
+
+mod common;
+
+use common::*;
+use patchbay_core::Applied;
+use patchbay_script::{ErrorKind, Event, OfflineSession};
+
+fn prints(s: &OfflineSession) -> Vec<String> {
+    s.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Print(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_after_and_cancel_fire_at_their_sample_times() {
+    let mut s = session(&text(
+        r#"
+        sine(440, 0.1) >> out();
+        let id = every(0.25, |n| print(`every ${n} at ${now()}`));
+        after(0.6, || print(`after at ${now()}`));
+        after(1.1, || { cancel(id); print("cancelled"); });
+        "#,
+    ));
+    s.render(2.0);
+    assert_eq!(
+        prints(&s),
+        [
+            "every 0 at 0.25",
+            "every 1 at 0.5",
+            "after at 0.6",
+            "every 2 at 0.75",
+            "every 3 at 1.0",
+            "cancelled"
+        ]
+    );
+}
+
+#[test]
+fn beats_follow_the_tempo_and_its_changes() {
+    let mut s = session(&text(
+        r#"
+        sine(440, 0.1) >> out();
+        bpm(120);
+        on_beat(|b| {
+            print(`beat ${b} at ${now()}`);
+            if b == 3 { bpm(240); }
+        });
+        on_beat(4, |b| print(`bar at beat ${b}`));
+        "#,
+    ));
+    s.render(2.3);
+    let p = prints(&s);
+    let expected = [
+        "beat 0 at 0.0",
+        "bar at beat 0",
+        "beat 1 at 0.5",
+        "beat 2 at 1.0",
+        "beat 3 at 1.5",
+        // 240 BPM from beat 3 on: a beat every 0.25 s.
+        "beat 4 at 1.75",
+        "bar at beat 4",
+        "beat 5 at 2.0",
+        "beat 6 at 2.25",
+    ];
+    assert_eq!(p, expected);
+}
+
+#[test]
+fn a_callback_set_lands_at_the_next_block_and_glides() {
+    let script = r#"sine(440, 0.5).name("s") >> out(); after(0.5, || set("s.freq", 880));"#;
+    let mut s = session(&text(script));
+    let (l, _) = s.render(1.0);
+    assert!((pitch(window(&l, 0.1, 0.45)) - 440.0).abs() < 3.0);
+    assert!((pitch(window(&l, 0.55, 0.95)) - 880.0).abs() < 3.0);
+    // Identical to the reference up to 0.5 s: the change lands on time.
+    let (r, _) = session(&text("sine(440, 0.5) >> out();")).render(1.0);
+    let first_difference = l.iter().zip(&r).position(|(a, b)| a != b).unwrap();
+    let at = first_difference as f64 / RATE as f64;
+    assert!(
+        (0.5..0.5 + 2.0 * 64.0 / RATE as f64).contains(&at),
+        "changed at {at} s"
+    );
+}
+
+#[test]
+fn ramps_move_parameters_linearly() {
+    let mut s = session(&text(
+        r#"constant(0).name("c") >> out(); ramp("c.value", 0.5, 1.0);"#,
+    ));
+    let (l, _) = s.render(1.5);
+    for (t, want) in [(0.25, 0.125), (0.5, 0.25), (0.75, 0.375), (1.2, 0.5)] {
+        let got = l[(t * RATE as f64) as usize];
+        assert!((got - want).abs() < 0.02, "at {t} s: {got}, want {want}");
+    }
+    assert_eq!(s.live.patch().node("c").unwrap().params["value"], 0.5);
+}
+
+#[test]
+fn callbacks_connect_new_nodes_live() {
+    let mut s = session(&text(
+        r#"
+        sine(220, 0.3) >> out();
+        after(0.3, || sine(660, 0.3) >> out());
+        after(0.6, || disconnect(find("sine_1"), out()));
+        "#,
+    ));
+    let (l, _) = s.render(1.0);
+    let changes: Vec<&Event> = s
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Changed(_)))
+        .collect();
+    assert!(
+        matches!(changes[0], Event::Changed(Applied::Rebuilt { built: 1, .. })),
+        "{changes:?}"
+    );
+    assert_eq!(changes.len(), 2);
+    assert!((pitch(window(&l, 0.0, 0.29)) - 220.0).abs() < 3.0);
+    let both = window(&l, 0.35, 0.59);
+    assert!(rms(both) > 0.25, "two sines sound together");
+    assert!(
+        (pitch(window(&l, 0.65, 1.0)) - 660.0).abs() < 3.0,
+        "sine_1 was disconnected"
+    );
+}
+
+#[test]
+fn a_callback_that_makes_a_bad_patch_is_refused_and_rolled_back() {
+    let mut s = session(&text(
+        "let f = lowpass(2000);\nsaw(110, 0.3) >> f >> out();\nafter(0.2, || {\n  let g = highpass(100);\n  f >> g;\n  g >> f;\n});\n",
+    ));
+    let (l, _) = s.render(0.5);
+    let errors = s.errors();
+    assert_eq!(errors.len(), 1);
+    assert!(matches!(errors[0].kind, ErrorKind::Invalid(_)));
+    let at = errors[0].location.as_ref().unwrap();
+    assert_eq!((at.line, at.column), (6, 5), "{}", errors[0]);
+    assert!(
+        !s.host.patch().nodes.iter().any(|n| n.kind == "highpass"),
+        "rolled back"
+    );
+    assert!(rms(window(&l, 0.3, 0.5)) > 0.05, "the audio goes on");
+}
+
+#[test]
+fn timer_scripts_render_the_same_every_time() {
+    let script = r#"
+        seed(7);
+        let s = saw(110, 0.3).name("s");
+        s >> lowpass(800).name("f") >> out();
+        every(0.1, |n| set("s.freq", 110.0 + 110.0 * rand()));
+        on_beat(|b| ramp("f.cutoff", 200.0 + 100.0 * (b % 8), 0.3));
+    "#;
+    let a = session(&text(script)).render(2.0);
+    let b = session(&text(script)).render(2.0);
+    assert!(a == b);
+}
+
+#[test]
+fn level_reads_nothing_before_playing_and_refuses_non_analysis_nodes_while_playing() {
+    // No analysis kind publishes readings yet in every build: reading a
+    // plain node is refused with a clear message while playing.
+    let mut s = session(&text(
+        r#"sine(440, 0.5).name("s") >> out(); print(`${level("s")}`); after(0.1, || print(`${level("s")}`));"#,
+    ));
+    s.render(0.2);
+    assert_eq!(prints(&s), ["0.0"]);
+    if patchbay_nodes::registry()
+        .kinds()
+        .iter()
+        .all(|d| d.kind != "meter")
+    {
+        // (With a meter kind, the example below would read it instead.)
+        let errors = s.errors();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].to_string().contains("publishes no readings"),
+            "{}",
+            errors[0]
+        );
+    }
+}

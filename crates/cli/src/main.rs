@@ -2,6 +2,7 @@
 //! their typed errors into one clear line each.
 
 mod play;
+mod play_script;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -21,9 +22,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render a patch to a WAV file, faster than real time.
+    /// Render a patch or script to a WAV file, faster than real time.
     Render {
-        /// Patch file (.json).
+        /// Patch file (.json) or script (.rhai; its timers run at their sample times).
         patch: PathBuf,
         /// Output WAV file.
         #[arg(short, long, default_value = "out.wav")]
@@ -44,9 +45,9 @@ enum Command {
         #[arg(long)]
         no_limit: bool,
     },
-    /// Play a patch through the sound card until Ctrl-C.
+    /// Play a patch or script through the sound card until Ctrl-C.
     Play {
-        /// Patch file (.json).
+        /// Patch file (.json) or script (.rhai; always reloaded on save, with its imports).
         patch: PathBuf,
         /// Audio host: alsa or jack (default: JACK if a server runs, else ALSA).
         #[arg(long)]
@@ -75,13 +76,21 @@ enum Command {
     },
     /// List audio hosts and their devices.
     Devices,
-    /// Check a patch; exits non-zero with the error if it is bad.
+    /// Check a patch or script; exits non-zero with the error if it is bad.
     Check {
-        /// Patch file (.json).
+        /// Patch file (.json) or script (.rhai).
         patch: PathBuf,
         /// Also print the compiled plan: order, buffers, buffer count.
         #[arg(long)]
         plan: bool,
+    },
+    /// Run a script and write the patch it builds as a patch file.
+    Export {
+        /// Script (.rhai); a patch file is written back normalized.
+        script: PathBuf,
+        /// Patch file to write (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// List every node kind with its ports and parameters.
     Nodes {
@@ -113,7 +122,6 @@ fn run(cli: Cli) -> Result<()> {
             format,
             no_limit,
         } => {
-            let loaded = load(&patch)?;
             let options = RenderOptions {
                 seconds,
                 sample_rate: rate,
@@ -121,7 +129,7 @@ fn run(cli: Cli) -> Result<()> {
                 format,
                 ceiling_db: (!no_limit).then_some(patchbay_core::DEFAULT_CEILING_DB),
             };
-            render(&loaded, &options, &output)
+            render(&patch, &options, &output)
         }
         Command::Play {
             patch,
@@ -167,6 +175,16 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Export { script, output } => {
+            let json = load(&script)?.to_json();
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?
+                }
+                None => print!("{json}"),
+            }
+            Ok(())
+        }
         Command::Nodes { markdown } => {
             if markdown {
                 print!("{}", registry.describe_markdown());
@@ -178,11 +196,18 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Load a patch file, or run a script (`.rhai`) for the patch it builds.
 fn load(path: &Path) -> Result<Patch> {
+    if patchbay_script::is_script(path) {
+        return Ok(patchbay_script::patch_from_file(
+            path,
+            patchbay_nodes::registry(),
+        )?);
+    }
     Ok(load_patch(path, patchbay_nodes::registry())?)
 }
 
-fn render(patch: &Patch, options: &RenderOptions, output: &Path) -> Result<()> {
+fn render(patch: &Path, options: &RenderOptions, output: &Path) -> Result<()> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new((options.seconds * options.sample_rate as f64) as u64);
         bar.set_style(
@@ -191,17 +216,42 @@ fn render(patch: &Patch, options: &RenderOptions, output: &Path) -> Result<()> {
         );
         bar
     });
-    let summary = render_to_wav(
-        patch,
-        patchbay_nodes::registry(),
-        options,
-        output,
-        &mut |done, _| {
-            if let Some(bar) = &bar {
-                bar.set_position(done);
+    let mut progress = |done, _| {
+        if let Some(bar) = &bar {
+            bar.set_position(done);
+        }
+    };
+    let summary = if patchbay_script::is_script(patch) {
+        // A script's timers run at their sample times; what they print or
+        // fail at is reported as it happens.
+        let mut report = |event: &patchbay_script::Event| {
+            let text = match event {
+                patchbay_script::Event::Print(text) => text.clone(),
+                patchbay_script::Event::Error(err) => format!("error: {err}"),
+                patchbay_script::Event::Changed(_) => return,
+            };
+            match &bar {
+                Some(bar) => bar.println(text),
+                None => eprintln!("{text}"),
             }
-        },
-    )?;
+        };
+        patchbay_script::render_script_to_wav(
+            patch,
+            patchbay_nodes::registry(),
+            options,
+            output,
+            &mut progress,
+            &mut report,
+        )?
+    } else {
+        render_to_wav(
+            &load(patch)?,
+            patchbay_nodes::registry(),
+            options,
+            output,
+            &mut progress,
+        )?
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -32,7 +32,11 @@ pub struct PlayArgs {
 
 pub fn play(args: PlayArgs) -> Result<()> {
     let registry = patchbay_nodes::registry();
-    let patch = crate::load(&args.patch)?;
+    // A script (.rhai) runs in its host, which runs its timers and reloads it.
+    let (patch, mut script) = match crate::play_script::ScriptPlay::start(&args.patch, registry)? {
+        Some((script, patch)) => (patch, Some(script)),
+        None => (crate::load(&args.patch)?, None),
+    };
     let mut output = CpalOutput::new(OutputSpec {
         host: args.host,
         device: args.device.clone(),
@@ -49,7 +53,7 @@ pub fn play(args: PlayArgs) -> Result<()> {
     if args.no_limit {
         runtime.set_ceiling_db(None);
     }
-    let mut watcher = match args.watch {
+    let mut watcher = match args.watch && script.is_none() {
         true => Some(PatchWatcher::new(&args.patch)?),
         false => None,
     };
@@ -66,9 +70,16 @@ pub fn play(args: PlayArgs) -> Result<()> {
         "playing {} on {} at {rate} Hz{}{} (Ctrl-C to stop)",
         args.patch.display(),
         player.describe(),
-        if args.watch { ", reloading on save" } else { "" },
+        if args.watch || script.is_some() {
+            ", reloading on save"
+        } else {
+            ""
+        },
         if args.no_limit { ", limiter off" } else { "" },
     ));
+    for text in script.as_mut().map(|s| s.take_printed()).unwrap_or_default() {
+        line.message(&text);
+    }
     if args.input.is_some() {
         line.message("note: --input is ignored: this patchbay has no input nodes yet");
     }
@@ -105,6 +116,11 @@ pub fn play(args: PlayArgs) -> Result<()> {
                 Err(e) => format!("error: {e} (the last good patch keeps playing)"),
             };
             line.message(&text);
+        }
+        if let Some(s) = &mut script {
+            for text in s.tick(started.elapsed().as_secs_f64(), &mut live) {
+                line.message(&text);
+            }
         }
         if last_status.elapsed() >= line.every {
             last_status = Instant::now();

@@ -151,3 +151,79 @@ fn patchbay_kinds(listing: &str) -> Vec<String> {
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .collect()
 }
+
+/// Every example script under `scripts/`.
+fn example_scripts() -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(repo("scripts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rhai"))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn check_and_export_accept_every_example_script() {
+    let scripts = example_scripts();
+    assert!(scripts.len() >= 6, "{scripts:?}");
+    let dir = temp_dir("export");
+    for path in scripts {
+        let out = patchbay(&["check", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}: {}", path.display(), text(&out.stderr));
+        assert!(text(&out.stdout).contains(": ok ("));
+        // The exported patch is a patch file that checks on its own.
+        let json = dir.join(path.file_name().unwrap()).with_extension("json");
+        let out = patchbay(&["export", path.to_str().unwrap(), "-o", json.to_str().unwrap()]);
+        assert!(out.status.success(), "{}: {}", path.display(), text(&out.stderr));
+        let out = patchbay(&["check", json.to_str().unwrap()]);
+        assert!(out.status.success(), "{}: {}", json.display(), text(&out.stderr));
+    }
+}
+
+#[test]
+fn a_bad_script_is_reported_with_line_column_and_caret() {
+    let dir = temp_dir("bad-script");
+    let path = dir.join("typo.rhai");
+    std::fs::write(&path, "let f = 800;\nsaw(110) >> lowpas(f) >> out();\n").unwrap();
+    let out = patchbay(&["check", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "error: {}:2:13: unknown function `lowpas` for (an integer) (did you mean the node kind `lowpass`?)",
+            path.display()
+        )
+    );
+    assert_eq!(lines[1], " 2 | saw(110) >> lowpas(f) >> out();");
+    assert_eq!(lines[2], "   |             ^");
+}
+
+#[test]
+fn render_runs_a_scripts_timers() {
+    let dir = temp_dir("render-script");
+    let path = dir.join("timed.rhai");
+    std::fs::write(
+        &path,
+        "sine(440, 0.5).name(\"s\") >> out();\nafter(0.5, || { set(\"s.amp\", 0.0); print(\"quiet\"); });\n",
+    )
+    .unwrap();
+    let wav = dir.join("timed.wav");
+    let out = patchbay(&[
+        "render",
+        path.to_str().unwrap(),
+        "-o",
+        wav.to_str().unwrap(),
+        "--seconds",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("quiet"), "{}", text(&out.stderr));
+    let mut reader = hound::WavReader::open(&wav).unwrap();
+    let samples: Vec<f32> = reader.samples::<f32>().map(|s| s.unwrap()).collect();
+    let loud = samples[..40_000].iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let quiet = samples[60_000..].iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(loud > 0.4 && quiet < 1e-3, "{loud} then {quiet}");
+}

@@ -241,3 +241,14 @@ fn live_performance_reroutes_the_lead_every_two_bars_without_dropouts() {
     }
     let _ = centroid(&l);
 }
+
+#[test]
+fn the_readme_script_runs() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme.find("```rhai\n").expect("a rhai block in the README") + "```rhai\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let mut s = session(&text(&readme[start..end]));
+    let (l, _) = s.render(1.2);
+    assert!(s.errors().is_empty(), "{:?}", s.errors());
+    assert!(rms(&l) > 0.01);
+}

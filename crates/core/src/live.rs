@@ -232,7 +232,9 @@ impl LiveEngine {
     /// Make the engine play `new`. On error nothing changes.
     pub fn apply(&mut self, new: Patch) -> Result<Applied, LiveError> {
         let plan = compile(&new, &self.registry, &self.options)?;
-        if same_structure(&self.patch, &new) {
+        // A parameter that sets a node's latency (a limiter's lookahead)
+        // changes the plan's alignment delays: that takes a rebuild.
+        if same_structure(&self.patch, &new) && same_latencies(&self.plan, &plan) {
             let mut sent = 0;
             for (i, (before, after)) in self.plan.nodes.iter().zip(&plan.nodes).enumerate() {
                 for (p, (&a, &b)) in before.params.iter().zip(&after.params).enumerate() {
@@ -337,10 +339,16 @@ fn same_structure(a: &Patch, b: &Patch) -> bool {
             .all(|(x, y)| x.id == y.id && x.kind == y.kind)
 }
 
+/// True when every node of two plans of the same structure keeps its latency.
+fn same_latencies(a: &Plan, b: &Plan) -> bool {
+    a.nodes.iter().zip(&b.nodes).all(|(x, y)| x.latency == y.latency)
+}
+
 /// Which nodes and feedback stores of `new` can take over from `old`:
 /// `old_id` names, for a node id of `new`, the id it had in `old`. A node
 /// is taken over only if its processor was built for the same kind, channel
-/// count and feedback delay.
+/// count, feedback delay and latency (the compiler aligned the new plan to
+/// the new latency; a processor built for another would misalign it).
 fn adoption(new: &Plan, old: &Plan, old_id: &dyn Fn(&str) -> Option<String>) -> Adoption {
     let old_index: HashMap<&str, usize> = old
         .nodes
@@ -358,6 +366,7 @@ fn adoption(new: &Plan, old: &Plan, old_id: &dyn Fn(&str) -> Option<String>) -> 
         if o.descriptor.kind == n.descriptor.kind
             && o.channels == n.channels
             && o.feedback_delay == n.feedback_delay
+            && o.latency == n.latency
         {
             matched[i] = Some(j);
             nodes.push((i as u32, j as u32));

@@ -17,6 +17,7 @@ pub mod distortion;
 pub mod envelope;
 pub mod filters;
 pub(crate) mod fx;
+pub mod math;
 pub mod mixing;
 pub mod modulation;
 pub mod smooth;
@@ -60,6 +61,19 @@ pub static ALL: &[&NodeDescriptor] = &[
     &mixing::GAIN,
     &mixing::MIX,
     &mixing::PAN,
+    &math::ADD,
+    &math::SUBTRACT,
+    &math::MULTIPLY,
+    &math::SCALE,
+    &math::MIN,
+    &math::MAX,
+    &math::ABS,
+    &math::CLAMP,
+    &math::MAP,
+    &math::SLEW,
+    &math::SAMPLE_HOLD,
+    &math::QUANTIZE,
+    &math::MTOF,
 ];
 
 /// The registry of every built-in node kind (plus the core's `output`).

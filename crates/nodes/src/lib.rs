@@ -14,6 +14,7 @@ pub(crate) mod blep;
 pub mod clock;
 pub mod delay;
 pub mod distortion;
+pub mod dynamics;
 pub mod envelope;
 pub mod filters;
 pub(crate) mod fx;
@@ -61,6 +62,10 @@ pub static ALL: &[&NodeDescriptor] = &[
     &mixing::GAIN,
     &mixing::MIX,
     &mixing::PAN,
+    &dynamics::COMPRESSOR,
+    &dynamics::LIMITER,
+    &dynamics::GATE,
+    &dynamics::FOLLOWER,
     &math::ADD,
     &math::SUBTRACT,
     &math::MULTIPLY,

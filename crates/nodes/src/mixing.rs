@@ -1,11 +1,15 @@
-//! Mixing and routing: gain, a four-input mixer, a stereo panner.
+//! Mixing and routing: gain, a four-input mix, a stereo panner, stereo
+//! width, an eight-channel mixer with sends, crossfade, split/merge and
+//! named buses.
 //!
 //! Every level here moves sample by sample ([`Ramp`]) between the runtime's
 //! 16-frame parameter updates, so gliding a fader never makes steps.
 
 use std::f32::consts::FRAC_PI_4;
 
-use patchbay_core::{NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency};
+use patchbay_core::{
+    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
+};
 
 use crate::db_to_gain;
 use crate::smooth::Ramp;
@@ -175,6 +179,527 @@ impl Processor for Pan {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Stereo width and balance
+
+/// `width`: mid/side width and balance.
+pub static WIDTH: NodeDescriptor = NodeDescriptor {
+    kind: "width",
+    category: "mixing",
+    summary: "Stereo width (mid/side) and balance: width 0 folds to mono, 1 leaves the image as it is, \
+              2 doubles the side signal.",
+    inputs: &[PortSpec::audio("in", "Stereo signal (mono is spread).").channels(2)],
+    outputs: &[PortSpec::audio("out", "Stereo signal.").channels(2)],
+    params: &[
+        ParamSpec::new("width", 0.0, 2.0, 1.0)
+            .unit(Unit::Percent)
+            .doc("Side level relative to mid: 0 = mono, 1 = unchanged, 2 = twice as wide."),
+        ParamSpec::new("balance", -1.0, 1.0, 0.0).doc(
+            "-1 keeps only the left side, +1 only the right; each side is unchanged until the \
+                  balance moves away from it (linear attenuation of the other side).",
+        ),
+    ],
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |ctx| {
+        let [direct, cross] = width_gains(ctx.param(0));
+        let [left, right] = balance_gains(ctx.param(1));
+        Box::new(Width {
+            direct: Ramp::new(direct),
+            cross: Ramp::new(cross),
+            left: Ramp::new(left),
+            right: Ramp::new(right),
+        })
+    },
+};
+
+/// Mid/side width as a 2×2 matrix: with `M = (L+R)/2`, `S = (L−R)/2` and
+/// `S' = w·S`, `L' = M + S' = p·L + q·R` and `R' = q·L + p·R`, where
+/// `p = (1+w)/2` and `q = (1−w)/2`.
+fn width_gains(width: f32) -> [f32; 2] {
+    [0.5 * (1.0 + width), 0.5 * (1.0 - width)]
+}
+
+/// Balance: the side away from which the balance moves is attenuated
+/// linearly; the other stays at unity.
+fn balance_gains(balance: f32) -> [f32; 2] {
+    let b = balance.clamp(-1.0, 1.0);
+    [1.0 - b.max(0.0), 1.0 + b.min(0.0)]
+}
+
+/// Width and balance, ramped.
+pub struct Width {
+    direct: Ramp,
+    cross: Ramp,
+    left: Ramp,
+    right: Ramp,
+}
+
+impl Processor for Width {
+    fn set_param(&mut self, index: usize, value: f32) {
+        if index == 0 {
+            let [p, q] = width_gains(value);
+            self.direct.set(p);
+            self.cross.set(q);
+        } else {
+            let [l, r] = balance_gains(value);
+            self.left.set(l);
+            self.right.set(r);
+        }
+    }
+
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let frames = io.frames();
+        let (l_in, r_in) = (io.input(0, 0), io.input(0, 1));
+        let [p, q, bl, br] = [&self.direct, &self.cross, &self.left, &self.right].map(|r| r.segment(frames));
+        let [l_out, r_out] = io.outputs([(0, 0), (0, 1)]);
+        if [p, q, bl, br].iter().all(|s| s.is_flat()) {
+            let (p, q, bl, br) = (p.at(0), q.at(0), bl.at(0), br.at(0));
+            for k in 0..frames {
+                let (l, r) = (l_in[k], r_in[k]);
+                l_out[k] = bl * (p * l + q * r);
+                r_out[k] = br * (q * l + p * r);
+            }
+        } else {
+            for k in 0..frames {
+                let (l, r) = (l_in[k], r_in[k]);
+                let (p, q) = (p.at(k), q.at(k));
+                l_out[k] = bl.at(k) * (p * l + q * r);
+                r_out[k] = br.at(k) * (q * l + p * r);
+            }
+        }
+        for ramp in [&mut self.direct, &mut self.cross, &mut self.left, &mut self.right] {
+            ramp.finish();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Mixer
+
+/// Channel strips of the `mixer`.
+pub const MIXER_CHANNELS: usize = 8;
+/// Parameters per strip, in order: gain, pan, mute, solo, send_a, send_b.
+const STRIP_PARAMS: usize = 6;
+/// Mute and solo fade over this many seconds instead of clicking.
+const MUTE_FADE_S: f32 = 0.005;
+
+/// The six parameters of strip `n`.
+macro_rules! strip {
+    ($n:literal) => {
+        [
+            ParamSpec::new(concat!("gain", $n), -96.0, 12.0, 0.0)
+                .unit(Unit::Db)
+                .doc(concat!("Fader of channel ", $n, " in dB; -96 dB is silence.")),
+            ParamSpec::new(concat!("pan", $n), -1.0, 1.0, 0.0).doc(concat!(
+                "Pan of channel ",
+                $n,
+                ": -1 left … +1 right (mono: constant power, stereo: balance)."
+            )),
+            ParamSpec::choice(concat!("mute", $n), &["off", "on"], 0).doc(concat!(
+                "Mutes channel ",
+                $n,
+                " (main and sends; fades over 5 ms)."
+            )),
+            ParamSpec::choice(concat!("solo", $n), &["off", "on"], 0)
+                .doc("While any channel is soloed, only soloed channels are heard (main and sends)."),
+            ParamSpec::new(concat!("send_a", $n), -96.0, 12.0, -96.0)
+                .unit(Unit::Db)
+                .doc(concat!(
+                    "Level in dB of channel ",
+                    $n,
+                    " into `send_a` (post-fader, post-pan)."
+                )),
+            ParamSpec::new(concat!("send_b", $n), -96.0, 12.0, -96.0)
+                .unit(Unit::Db)
+                .doc(concat!(
+                    "Level in dB of channel ",
+                    $n,
+                    " into `send_b` (post-fader, post-pan)."
+                )),
+        ]
+    };
+}
+
+const fn mixer_params() -> [ParamSpec; MIXER_CHANNELS * STRIP_PARAMS + 1] {
+    let strips = [
+        strip!(1),
+        strip!(2),
+        strip!(3),
+        strip!(4),
+        strip!(5),
+        strip!(6),
+        strip!(7),
+        strip!(8),
+    ];
+    let mut out = [ParamSpec::new("master", -96.0, 12.0, 0.0)
+        .unit(Unit::Db)
+        .doc("Level of `main` in dB (the sends are not affected).");
+        MIXER_CHANNELS * STRIP_PARAMS + 1];
+    let mut i = 0;
+    while i < MIXER_CHANNELS * STRIP_PARAMS {
+        out[i] = strips[i / STRIP_PARAMS][i % STRIP_PARAMS];
+        i += 1;
+    }
+    out
+}
+
+static MIXER_PARAMS: [ParamSpec; MIXER_CHANNELS * STRIP_PARAMS + 1] = mixer_params();
+
+const fn strip_input(name: &'static str) -> PortSpec {
+    PortSpec::audio(
+        name,
+        "A channel: stereo, or mono (spread) which `pan` places with constant power.",
+    )
+    .channels(2)
+}
+
+/// `mixer`: eight stereo strips, two send buses, a main bus.
+pub static MIXER: NodeDescriptor = NodeDescriptor {
+    kind: "mixer",
+    category: "mixing",
+    summary: "Eight-channel stereo mixer: per channel a fader, pan, mute, solo and two post-fader sends; \
+              outputs the main mix and the two send buses.",
+    inputs: &[
+        strip_input("ch1"),
+        strip_input("ch2"),
+        strip_input("ch3"),
+        strip_input("ch4"),
+        strip_input("ch5"),
+        strip_input("ch6"),
+        strip_input("ch7"),
+        strip_input("ch8"),
+    ],
+    outputs: &[
+        PortSpec::audio("main", "The main mix, after `master`.").channels(2),
+        PortSpec::audio(
+            "send_a",
+            "Sum of the channels at their `send_a` levels (to an effect).",
+        )
+        .channels(2),
+        PortSpec::audio("send_b", "Sum of the channels at their `send_b` levels.").channels(2),
+    ],
+    params: &MIXER_PARAMS,
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |ctx| Box::new(Mixer::new(ctx)),
+};
+
+/// One channel strip's state.
+struct Strip {
+    fader: Ramp,
+    /// Constant-power pan gains, for a mono input.
+    mono: [Ramp; 2],
+    /// Balance gains, for a stereo input.
+    stereo: [Ramp; 2],
+    sends: [Ramp; 2],
+    mute: bool,
+    solo: bool,
+    /// Heard (1) or muted (0), moving linearly between them.
+    on: f32,
+    on_target: f32,
+}
+
+/// Balance law for a stereo strip: the constant-power law scaled so the
+/// centre is unity and clipped at unity, so the far side fades while the
+/// near side stays (as in the balance control of most DAWs).
+fn stereo_balance(pan: f32) -> [f32; 2] {
+    pan_gains(pan).map(|g| (g * std::f32::consts::SQRT_2).min(1.0))
+}
+
+/// The mixer: eight strips of ramped gains.
+pub struct Mixer {
+    strips: [Strip; MIXER_CHANNELS],
+    master: Ramp,
+    fade_step: f32,
+}
+
+impl Mixer {
+    fn new(ctx: &NodeContext) -> Self {
+        let strips = std::array::from_fn(|i| {
+            let p = |field: usize| ctx.param(i * STRIP_PARAMS + field);
+            Strip {
+                fader: Ramp::new(gain_of(p(0))),
+                mono: pan_gains(p(1)).map(Ramp::new),
+                stereo: stereo_balance(p(1)).map(Ramp::new),
+                sends: [Ramp::new(gain_of(p(4))), Ramp::new(gain_of(p(5)))],
+                mute: p(2) >= 0.5,
+                solo: p(3) >= 0.5,
+                on: 1.0,
+                on_target: 1.0,
+            }
+        });
+        let mut mixer = Mixer {
+            strips,
+            master: Ramp::new(gain_of(ctx.param(MIXER_CHANNELS * STRIP_PARAMS))),
+            fade_step: 1.0 / (MUTE_FADE_S * ctx.sample_rate),
+        };
+        mixer.route();
+        for s in &mut mixer.strips {
+            s.on = s.on_target;
+        }
+        mixer
+    }
+
+    /// Which strips are heard, from mute and solo.
+    fn route(&mut self) {
+        let any_solo = self.strips.iter().any(|s| s.solo);
+        for s in &mut self.strips {
+            s.on_target = if s.mute || (any_solo && !s.solo) { 0.0 } else { 1.0 };
+        }
+    }
+}
+
+impl Processor for Mixer {
+    fn set_param(&mut self, index: usize, value: f32) {
+        let (strip, field) = (index / STRIP_PARAMS, index % STRIP_PARAMS);
+        let Some(s) = self.strips.get_mut(strip) else {
+            self.master.set(gain_of(value));
+            return;
+        };
+        match field {
+            0 => s.fader.set(gain_of(value)),
+            1 => {
+                let [l, r] = pan_gains(value);
+                let [bl, br] = stereo_balance(value);
+                s.mono[0].set(l);
+                s.mono[1].set(r);
+                s.stereo[0].set(bl);
+                s.stereo[1].set(br);
+            }
+            2 => s.mute = value >= 0.5,
+            3 => s.solo = value >= 0.5,
+            4 => s.sends[0].set(gain_of(value)),
+            _ => s.sends[1].set(gain_of(value)),
+        }
+        if field == 2 || field == 3 {
+            self.route();
+        }
+    }
+
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let frames = io.frames();
+        let inputs: [[&[f32]; 2]; MIXER_CHANNELS] = std::array::from_fn(|c| [io.input(c, 0), io.input(c, 1)]);
+        let [ml, mr, al, ar, bl, br] = io.outputs([(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]);
+        for o in [&mut *ml, &mut *mr, &mut *al, &mut *ar, &mut *bl, &mut *br] {
+            o.fill(0.0);
+        }
+        let fade_step = self.fade_step;
+        for (s, [xl, xr]) in self.strips.iter_mut().zip(inputs) {
+            // A mono signal arrives on both sides in the same buffer.
+            let mono = std::ptr::eq(xl.as_ptr(), xr.as_ptr());
+            let pan = if mono { &mut s.mono } else { &mut s.stereo };
+            let fader = s.fader.segment(frames);
+            let [pl, pr] = [pan[0].segment(frames), pan[1].segment(frames)];
+            let [sa, sb] = [s.sends[0].segment(frames), s.sends[1].segment(frames)];
+            let steady = s.on == s.on_target;
+            let flat = steady && [fader, pl, pr, sa, sb].iter().all(|g| g.is_flat());
+            if flat {
+                let f = fader.at(0) * s.on;
+                if f != 0.0 {
+                    let (gl, gr) = (f * pl.at(0), f * pr.at(0));
+                    for k in 0..frames {
+                        ml[k] += xl[k] * gl;
+                        mr[k] += xr[k] * gr;
+                    }
+                    for (send, ol, or) in [(sa, &mut *al, &mut *ar), (sb, &mut *bl, &mut *br)] {
+                        let g = send.at(0);
+                        if g != 0.0 {
+                            let (gl, gr) = (gl * g, gr * g);
+                            for k in 0..frames {
+                                ol[k] += xl[k] * gl;
+                                or[k] += xr[k] * gr;
+                            }
+                        }
+                    }
+                }
+            } else {
+                let mut on = s.on;
+                for k in 0..frames {
+                    on = if on < s.on_target {
+                        (on + fade_step).min(s.on_target)
+                    } else {
+                        (on - fade_step).max(s.on_target)
+                    };
+                    let f = fader.at(k) * on;
+                    let (l, r) = (xl[k] * f * pl.at(k), xr[k] * f * pr.at(k));
+                    ml[k] += l;
+                    mr[k] += r;
+                    let (a, b) = (sa.at(k), sb.at(k));
+                    al[k] += l * a;
+                    ar[k] += r * a;
+                    bl[k] += l * b;
+                    br[k] += r * b;
+                }
+                s.on = on;
+            }
+            s.fader.finish();
+            for r in s.mono.iter_mut().chain(&mut s.stereo).chain(&mut s.sends) {
+                r.finish();
+            }
+        }
+        let master = self.master.segment(frames);
+        if !(master.is_flat() && master.at(0) == 1.0) {
+            for k in 0..frames {
+                let g = master.at(k);
+                ml[k] *= g;
+                mr[k] *= g;
+            }
+        }
+        self.master.finish();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Crossfade, split, merge, bus
+
+/// `crossfade`: between two inputs.
+pub static CROSSFADE: NodeDescriptor = NodeDescriptor {
+    kind: "crossfade",
+    category: "mixing",
+    summary: "Crossfades from `a` to `b`: equal power (uncorrelated signals keep their loudness) or linear \
+              (correlated signals, such as dry/wet of the same sound, keep their amplitude).",
+    inputs: &[
+        PortSpec::audio("a", "Heard at position 0.").follows(),
+        PortSpec::audio("b", "Heard at position 1.").follows(),
+    ],
+    outputs: &[PortSpec::audio("out", "The blend.").follows()],
+    params: &[
+        ParamSpec::new("position", 0.0, 1.0, 0.5)
+            .unit(Unit::Percent)
+            .doc("0 = only `a`, 1 = only `b`."),
+        ParamSpec::choice("law", &["equal_power", "linear"], 0).doc(
+            "`equal_power`: gains cos/sin of position·π/2 (-3 dB each at the middle); `linear`: 1−p and p.",
+        ),
+    ],
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |ctx| {
+        let law = ctx.param(1) >= 0.5;
+        let [a, b] = crossfade_gains(ctx.param(0), law);
+        Box::new(Crossfade {
+            position: ctx.param(0),
+            linear: law,
+            a: Ramp::new(a),
+            b: Ramp::new(b),
+        })
+    },
+};
+
+fn crossfade_gains(position: f32, linear: bool) -> [f32; 2] {
+    let p = position.clamp(0.0, 1.0);
+    if linear {
+        [1.0 - p, p]
+    } else {
+        // The pan law: cos and sin of p·π/2, exactly 0 and 1 at the ends.
+        pan_gains(2.0 * p - 1.0)
+    }
+}
+
+/// Two ramped gains.
+pub struct Crossfade {
+    position: f32,
+    linear: bool,
+    a: Ramp,
+    b: Ramp,
+}
+
+impl Processor for Crossfade {
+    fn set_param(&mut self, index: usize, value: f32) {
+        match index {
+            0 => self.position = value,
+            _ => self.linear = value >= 0.5,
+        }
+        let [a, b] = crossfade_gains(self.position, self.linear);
+        self.a.set(a);
+        self.b.set(b);
+    }
+
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        for ch in 0..io.output_channels(0) {
+            let (a, b) = (io.input(0, ch), io.input(1, ch));
+            let out = io.output(0, ch);
+            out.fill(0.0);
+            add_scaled(out, a, &self.a);
+            add_scaled(out, b, &self.b);
+        }
+        self.a.finish();
+        self.b.finish();
+    }
+}
+
+/// `split`: stereo to two monos.
+pub static SPLIT: NodeDescriptor = NodeDescriptor {
+    kind: "split",
+    category: "mixing",
+    summary: "Splits a stereo signal into its left and right channels.",
+    inputs: &[PortSpec::audio("in", "Stereo signal (mono is spread: both outputs carry it).").channels(2)],
+    outputs: &[
+        PortSpec::audio("left", "Left channel."),
+        PortSpec::audio("right", "Right channel."),
+    ],
+    params: &[],
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |_| Box::new(Route),
+};
+
+/// `merge`: two monos to stereo.
+pub static MERGE: NodeDescriptor = NodeDescriptor {
+    kind: "merge",
+    category: "mixing",
+    summary: "Joins two mono signals into one stereo signal.",
+    inputs: &[
+        PortSpec::audio("left", "Becomes the left channel."),
+        PortSpec::audio("right", "Becomes the right channel."),
+    ],
+    outputs: &[PortSpec::audio("out", "Stereo signal.").channels(2)],
+    params: &[],
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |_| Box::new(Route),
+};
+
+/// Copies input channels to output channels in order, across ports: the
+/// processor of both `split` and `merge`.
+pub struct Route;
+
+impl Processor for Route {
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let (mut port, mut ch) = (0, 0);
+        for p in 0..io.output_ports() {
+            for c in 0..io.output_channels(p) {
+                if port >= io.input_ports() {
+                    io.output(p, c).fill(0.0);
+                    continue;
+                }
+                let input = io.input(port, ch);
+                io.output(p, c).copy_from_slice(input);
+                ch += 1;
+                if ch == io.input_channels(port) {
+                    (port, ch) = (port + 1, 0);
+                }
+            }
+        }
+    }
+}
+
+/// `bus`: a named summing point.
+pub static BUS: NodeDescriptor = NodeDescriptor {
+    kind: "bus",
+    category: "mixing",
+    summary: "A summing point named by its node id: every edge into `<id>.in` is summed (\"sending to the \
+              bus\"), then scaled by `gain`; connect `<id>.out` onward like any output.",
+    inputs: &[PortSpec::audio("in", "Connect any number of signals here: they are summed.").follows()],
+    outputs: &[PortSpec::audio("out", "The sum, as wide as the widest signal sent.").follows()],
+    params: &[ParamSpec::new("gain", -96.0, 24.0, 0.0)
+        .unit(Unit::Db)
+        .doc("Level of the bus in dB; -96 dB is silence.")],
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |ctx| Box::new(Gain(Ramp::new(gain_of(ctx.param(0))))),
+};
+
 #[cfg(test)]
 mod tests {
     use crate::testing::*;
@@ -292,6 +817,243 @@ mod tests {
             let (l, r) = render_patch_with(&patch, 14_400, 48_000, 64, &changes);
             for side in [l, r] {
                 assert!(max_step(&side) < 0.01, "{kind}: step of {}", max_step(&side));
+            }
+        }
+    }
+
+    #[test]
+    fn width_zero_is_mono_and_one_is_unchanged() {
+        let render = |width: f64, balance: f64| {
+            let mut patch = Patch::default();
+            patch.nodes.push(node("a", "sine", &[("freq", 1000.0)]));
+            patch
+                .nodes
+                .push(node("b", "sine", &[("freq", 1500.0), ("amp", 0.5)]));
+            patch.nodes.push(node("m", "merge", &[]));
+            patch
+                .nodes
+                .push(node("w", "width", &[("width", width), ("balance", balance)]));
+            patch.nodes.push(node("out", "output", &[]));
+            patch
+                .connect("a.out", "m.left")
+                .connect("b.out", "m.right")
+                .connect("m.out", "w.in")
+                .connect("w.out", "out.in");
+            render_patch(&patch, 4800, 48_000)
+        };
+        let a = render_source("sine", &[("freq", 1000.0)], 4800, 48_000);
+        let b = render_source("sine", &[("freq", 1500.0), ("amp", 0.5)], 4800, 48_000);
+        let (l, r) = render(0.0, 0.0);
+        assert_eq!(l, r, "width 0 is mono");
+        for k in 0..l.len() {
+            assert!((l[k] - 0.5 * (a[k] + b[k])).abs() < 1e-6);
+        }
+        let (l, r) = render(1.0, 0.0);
+        assert_eq!((l, r), (a.clone(), b.clone()), "width 1 is unchanged");
+        // Width 2 doubles the side: L' = 1.5 L − 0.5 R.
+        let (l, _) = render(2.0, 0.0);
+        assert!((0..l.len()).all(|k| (l[k] - (1.5 * a[k] - 0.5 * b[k])).abs() < 1e-6));
+        // Balance right by half: left at -6 dB, right unchanged.
+        let (l, r) = render(1.0, 0.5);
+        assert!((rms(&l) / rms(&a) - 0.5).abs() < 1e-6 && r == b);
+    }
+
+    /// A mixer with a 1 kHz sine (mono) on ch1, a 3 kHz sine on ch2 and a
+    /// stereo pair (5 kHz left, 7 kHz right) on ch3; returns main, send_a,
+    /// send_b as (left, right) each, through three outputs rendered apart.
+    fn mixed(params: &[(&str, f64)]) -> [(Vec<f32>, Vec<f32>); 3] {
+        ["main", "send_a", "send_b"].map(|port| {
+            let mut patch = Patch::default();
+            patch.nodes.push(node("a", "sine", &[("freq", 1000.0)]));
+            patch.nodes.push(node("b", "sine", &[("freq", 3000.0)]));
+            patch.nodes.push(node("cl", "sine", &[("freq", 5000.0)]));
+            patch.nodes.push(node("cr", "sine", &[("freq", 7000.0)]));
+            patch.nodes.push(node("st", "merge", &[]));
+            patch.nodes.push(node("mx", "mixer", params));
+            patch.nodes.push(node("out", "output", &[]));
+            patch
+                .connect("a.out", "mx.ch1")
+                .connect("b.out", "mx.ch2")
+                .connect("cl.out", "st.left")
+                .connect("cr.out", "st.right")
+                .connect("st.out", "mx.ch3")
+                .connect(&format!("mx.{port}"), "out.in");
+            render_patch(&patch, 48_000, 48_000)
+        })
+    }
+
+    /// Level in dB of `freq` in a signal.
+    fn level(x: &[f32], freq: f32) -> f32 {
+        level_at(&magnitude_spectrum(x), freq, 48_000.0, x.len())
+    }
+
+    #[test]
+    fn mixer_pans_mono_with_constant_power_and_balances_stereo() {
+        let [(l, r), _, _] = mixed(&[("pan1", 0.0), ("pan2", 1.0), ("pan3", 0.0)]);
+        // Mono at centre: -3 dB each side; hard right: silent left.
+        assert!((level(&l, 1000.0) + 3.01).abs() < 0.05 && (level(&r, 1000.0) + 3.01).abs() < 0.05);
+        assert!(level(&l, 3000.0) < -100.0 && level(&r, 3000.0).abs() < 0.05);
+        // Stereo at centre: both sides unchanged, not mixed.
+        assert!(level(&l, 5000.0).abs() < 0.05 && level(&r, 7000.0).abs() < 0.05);
+        assert!(level(&l, 7000.0) < -100.0 && level(&r, 5000.0) < -100.0);
+        // Stereo balanced left: right fades, left stays.
+        let [(l, r), _, _] = mixed(&[("pan3", -0.5)]);
+        assert!(level(&l, 5000.0).abs() < 0.05);
+        let expected = to_db(std::f32::consts::SQRT_2 * (std::f32::consts::FRAC_PI_8).sin());
+        assert!(
+            (level(&r, 7000.0) - expected).abs() < 0.05,
+            "{}",
+            level(&r, 7000.0)
+        );
+    }
+
+    #[test]
+    fn mixer_solo_mutes_the_others_and_sends_carry_their_levels() {
+        let [(l, _), (al, _), (bl, _)] = mixed(&[
+            ("gain1", -6.0),
+            ("send_a1", -10.0),
+            ("send_b1", 0.0),
+            ("send_a2", 0.0),
+            ("pan1", -1.0),
+            ("pan2", -1.0),
+            ("master", -2.0),
+        ]);
+        // Main: fader and master; send A: fader, pan and send level (not master).
+        assert!((level(&l, 1000.0) + 8.0).abs() < 0.05, "{}", level(&l, 1000.0));
+        assert!((level(&al, 1000.0) + 16.0).abs() < 0.05, "{}", level(&al, 1000.0));
+        assert!((level(&bl, 1000.0) + 6.0).abs() < 0.05);
+        assert!(level(&al, 3000.0).abs() < 0.05 && level(&bl, 3000.0) < -100.0);
+        // Solo channel 2: channels 1 and 3 vanish from main and sends.
+        let [(l, r), (al, _), _] = mixed(&[("solo2", 1.0), ("send_a1", 0.0), ("send_a2", 0.0)]);
+        assert!(level(&l, 1000.0) < -100.0 && level(&l, 5000.0) < -100.0 && level(&r, 7000.0) < -100.0);
+        assert!((level(&l, 3000.0) + 3.01).abs() < 0.05);
+        assert!(level(&al, 1000.0) < -100.0 && (level(&al, 3000.0) + 3.01).abs() < 0.05);
+        // Two solos: both heard; mute beats solo.
+        let [(l, _), _, _] = mixed(&[("solo2", 1.0), ("solo1", 1.0), ("mute2", 1.0)]);
+        assert!((level(&l, 1000.0) + 3.01).abs() < 0.05 && level(&l, 3000.0) < -100.0);
+        assert!(level(&l, 5000.0) < -100.0);
+    }
+
+    #[test]
+    fn mixer_mute_fades_instead_of_clicking() {
+        let mut patch = Patch::default();
+        patch.nodes.push(node("one", "constant", &[("value", 1.0)]));
+        patch.nodes.push(node("mx", "mixer", &[]));
+        patch.nodes.push(node("out", "output", &[]));
+        patch.connect("one.out", "mx.ch1").connect("mx.main", "out.in");
+        for block in [1, 64, 256] {
+            let changes = [
+                Change {
+                    frame: 4800,
+                    node: "mx",
+                    param: "mute1",
+                    value: 1.0,
+                },
+                Change {
+                    frame: 9600,
+                    node: "mx",
+                    param: "solo4",
+                    value: 1.0,
+                },
+                Change {
+                    frame: 12_000,
+                    node: "mx",
+                    param: "mute1",
+                    value: 0.0,
+                },
+            ];
+            let (l, _) = render_patch_with(&patch, 14_400, 48_000, block, &changes);
+            assert!(max_step(&l) < 0.005, "block {block}: step {}", max_step(&l));
+            assert!(l[9000] == 0.0 && l[14_000] == 0.0, "muted, then soloed away");
+        }
+    }
+
+    #[test]
+    fn crossfade_keeps_power_of_uncorrelated_inputs() {
+        for position in [0.0, 0.1, 0.25, 0.5, 0.75, 1.0] {
+            let mut patch = Patch::default();
+            patch.nodes.push(node("a", "sine", &[("freq", 1000.0)]));
+            patch.nodes.push(node("b", "sine", &[("freq", 3000.0)]));
+            patch
+                .nodes
+                .push(node("x", "crossfade", &[("position", position)]));
+            patch.nodes.push(node("out", "output", &[]));
+            patch
+                .connect("a.out", "x.a")
+                .connect("b.out", "x.b")
+                .connect("x.out", "out.in");
+            let (l, _) = render_patch(&patch, 48_000, 48_000);
+            assert!((rms(&l) - SINE_RMS).abs() < 1e-3, "{position}: {}", rms(&l));
+            let theta = position as f32 * std::f32::consts::FRAC_PI_2;
+            let (a, b) = (level(&l, 1000.0), level(&l, 3000.0));
+            assert!((a - to_db(theta.cos())).abs() < 0.05 || theta.cos() < 1e-6 && a < -100.0);
+            assert!((b - to_db(theta.sin())).abs() < 0.05 || theta.sin() < 1e-6 && b < -100.0);
+        }
+    }
+
+    #[test]
+    fn split_and_merge_round_trip_and_bus_sums() {
+        let mut patch = Patch::default();
+        patch.nodes.push(node("a", "sine", &[("freq", 1000.0)]));
+        patch.nodes.push(node("b", "noise", &[]));
+        patch.nodes.push(node("m", "merge", &[]));
+        patch.nodes.push(node("s", "split", &[]));
+        patch.nodes.push(node("m2", "merge", &[]));
+        patch.nodes.push(node("out", "output", &[]));
+        patch
+            .connect("a.out", "m.left")
+            .connect("b.out", "m.right")
+            .connect("m.out", "s.in")
+            .connect("s.left", "m2.left")
+            .connect("s.right", "m2.right")
+            .connect("m2.out", "out.in");
+        let (l, r) = render_patch(&patch, 4800, 48_000);
+        assert_eq!(l, render_source("sine", &[("freq", 1000.0)], 4800, 48_000));
+        assert_eq!(r, render_source("noise", &[], 4800, 48_000));
+        // A bus: three sends summed, then its gain.
+        let mut patch = Patch::default();
+        for (id, v) in [("x", 0.125), ("y", 0.25), ("z", 0.5)] {
+            patch.nodes.push(node(id, "constant", &[("value", v)]));
+            patch.connect(&format!("{id}.out"), "fx.in");
+        }
+        patch.nodes.push(node("fx", "bus", &[("gain", -6.0)]));
+        patch.nodes.push(node("out", "output", &[]));
+        patch.connect("fx.out", "out.in");
+        let (l, _) = render_patch(&patch, 64, 48_000);
+        assert!((l[63] - 0.875 * 10f32.powf(-6.0 / 20.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn new_levels_glide_without_steps() {
+        for (kind, input, param, from, to) in [
+            ("width", "in", "balance", -1.0, 1.0),
+            ("crossfade", "a", "position", 0.0, 1.0),
+            ("mixer", "ch1", "gain1", 0.0, -40.0),
+            ("mixer", "ch1", "pan1", -1.0, 1.0),
+            ("bus", "in", "gain", 0.0, -40.0),
+        ] {
+            let mut patch = Patch::default();
+            patch.nodes.push(node("one", "constant", &[("value", 1.0)]));
+            patch.nodes.push(node("dut", kind, &[(param, from)]));
+            patch.nodes.push(node("out", "output", &[]));
+            let output = if kind == "mixer" { "main" } else { "out" };
+            patch
+                .connect("one.out", &format!("dut.{input}"))
+                .connect(&format!("dut.{output}"), "out.in");
+            let change = |frame, value| Change {
+                frame,
+                node: "dut",
+                param,
+                value,
+            };
+            let changes = [change(4800, to as f32), change(9600, from as f32)];
+            let (l, r) = render_patch_with(&patch, 14_400, 48_000, 64, &changes);
+            for side in [l, r] {
+                assert!(
+                    max_step(&side) < 0.01,
+                    "{kind}.{param}: step of {}",
+                    max_step(&side)
+                );
             }
         }
     }

@@ -24,6 +24,7 @@ pub mod modulation;
 pub mod smooth;
 pub mod sources;
 pub mod space;
+pub mod taps;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -85,6 +86,9 @@ pub static ALL: &[&NodeDescriptor] = &[
     &math::SAMPLE_HOLD,
     &math::QUANTIZE,
     &math::MTOF,
+    &taps::METER,
+    &taps::SCOPE,
+    &taps::SPECTRUM,
 ];
 
 /// The registry of every built-in node kind (plus the core's `output`).

@@ -222,5 +222,157 @@ fn gains(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, oscillators, filters, gains);
+/// A node of a benchmarked chain: id, kind, parameters.
+type ChainNode<'a> = (&'a str, &'a str, &'a [(&'a str, f64)]);
+
+/// A schedule of `nodes` (id, kind, params) joined by `edges`, with
+/// `last.out` (or the port named) into the output.
+fn chain(nodes: &[ChainNode], edges: &[(&str, &str)]) -> Schedule {
+    let mut patch = Patch::default();
+    for &(id, kind, params) in nodes {
+        patch
+            .nodes
+            .push(params.iter().fold(Node::new(id, kind), |n, &(p, v)| n.with(p, v)));
+    }
+    patch.nodes.push(Node::new("out", "output"));
+    for &(from, to) in edges {
+        patch.connect(from, to);
+    }
+    let plan = compile(&patch, patchbay_nodes::registry(), &CompileOptions::default()).unwrap();
+    Schedule::new(&plan)
+}
+
+/// Bench a schedule against a fundsp generator (no inputs, any number of
+/// outputs) that computes the same chain, sources included on both sides.
+fn pair_chain(c: &mut Criterion, family: &str, mut ours: Schedule, mut theirs: Box<dyn AudioUnit>) {
+    let mut group = c.benchmark_group(family);
+    group.throughput(Throughput::Elements(BLOCK as u64));
+    group.bench_function("patchbay", |b| {
+        b.iter(|| {
+            ours.process();
+            black_box(ours.master()[0][0]);
+        })
+    });
+    theirs.set_sample_rate(48_000.0);
+    assert_eq!(theirs.inputs(), 0);
+    let mut output = BufferVec::new(theirs.outputs());
+    group.bench_function("fundsp", |b| {
+        b.iter(|| {
+            theirs.process(BLOCK, &BufferRef::empty(), &mut output.buffer_mut());
+            black_box(output.buffer_ref().at_f32(0, 0));
+        })
+    });
+    group.finish();
+}
+
+/// A constant `value` through `kind` with `params`. Constant sources cost
+/// next to nothing on both sides (fundsp's `dc`), so the figure is the
+/// node's; a level above every threshold keeps the dynamics nodes on
+/// their full per-sample path (log, exp, sliding minimum).
+fn dc_into(value: f64, kind: &str, params: &[(&str, f64)]) -> Schedule {
+    chain(
+        &[("src", "constant", &[("value", value)]), ("dut", kind, params)],
+        &[("src.out", "dut.in"), ("dut.out", "out.in")],
+    )
+}
+
+fn dynamics(c: &mut Criterion) {
+    // fundsp has no compressor: its lookahead limiter is the closest.
+    pair_chain(
+        c,
+        "compressor",
+        dc_into(2.0, "compressor", &[("threshold", -20.0)]),
+        Box::new(dc(2.0) >> limiter(0.005, 0.1)),
+    );
+    pair_chain(
+        c,
+        "limiter",
+        dc_into(2.0, "limiter", &[("lookahead", 0.005), ("release", 0.1)]),
+        Box::new(dc(2.0) >> limiter(0.005, 0.1)),
+    );
+    pair_chain(
+        c,
+        "follower",
+        dc_into(0.5, "follower", &[("attack", 0.005), ("release", 0.1)]),
+        Box::new(dc(0.5) >> afollow(0.005, 0.1)),
+    );
+    // A gate is a follower plus a gain: fundsp's `afollow` times the signal.
+    pair_chain(
+        c,
+        "gate",
+        dc_into(0.5, "gate", &[("threshold", -20.0)]),
+        Box::new(dc(0.5) >> split::<U2>() >> (pass() * afollow(0.001, 0.05))),
+    );
+}
+
+fn math(c: &mut Criterion) {
+    // The cost of a source alone, to read the figures below against.
+    pair_chain(
+        c,
+        "baseline_dc",
+        chain(
+            &[("src", "constant", &[("value", 0.5)])],
+            &[("src.out", "out.in")],
+        ),
+        Box::new(dc(0.5)),
+    );
+    pair_chain(
+        c,
+        "multiply",
+        chain(
+            &[
+                ("a", "constant", &[("value", 0.5)]),
+                ("b", "constant", &[("value", 0.25)]),
+                ("dut", "multiply", &[]),
+            ],
+            &[("a.out", "dut.a"), ("b.out", "dut.b"), ("dut.out", "out.in")],
+        ),
+        Box::new(dc(0.5) * dc(0.25)),
+    );
+    pair_chain(
+        c,
+        "scale",
+        dc_into(0.5, "scale", &[("factor", 0.5), ("offset", 0.1)]),
+        Box::new(dc(0.5) * 0.5 + 0.1),
+    );
+}
+
+fn mixing(c: &mut Criterion) {
+    pair_chain(
+        c,
+        "pan",
+        chain(
+            &[
+                ("src", "constant", &[("value", 0.5)]),
+                ("dut", "pan", &[("pan", 0.3)]),
+            ],
+            &[("src.out", "dut.in"), ("dut.out", "out.in")],
+        ),
+        Box::new(dc(0.5) >> pan(0.3)),
+    );
+    pair_chain(
+        c,
+        "crossfade",
+        chain(
+            &[
+                ("a", "constant", &[("value", 0.5)]),
+                ("b", "constant", &[("value", 0.25)]),
+                ("dut", "crossfade", &[("position", 0.3)]),
+            ],
+            &[("a.out", "dut.a"), ("b.out", "dut.b"), ("dut.out", "out.in")],
+        ),
+        Box::new(dc(0.5) * 0.891 + dc(0.25) * 0.454),
+    );
+}
+
+fn taps(c: &mut Criterion) {
+    pair_chain(
+        c,
+        "meter",
+        dc_into(0.5, "meter", &[]),
+        Box::new(dc(0.5) >> meter(Meter::Rms(0.3))),
+    );
+}
+
+criterion_group!(benches, oscillators, filters, gains, dynamics, math, mixing, taps);
 criterion_main!(benches);

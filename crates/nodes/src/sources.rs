@@ -385,8 +385,13 @@ impl Processor for Constant {
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
         let value = self.0.segment(io.frames());
-        for (k, o) in io.output(0, 0).iter_mut().enumerate() {
-            *o = value.at(k);
+        let out = io.output(0, 0);
+        if value.is_flat() {
+            out.fill(value.at(0));
+        } else {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o = value.at(k);
+            }
         }
         self.0.finish();
     }

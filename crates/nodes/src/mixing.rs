@@ -112,6 +112,27 @@ fn add_scaled(out: &mut [f32], input: &[f32], ramp: &Ramp) {
     }
 }
 
+/// `out[k] = in[k] * gain(k)` over one call, ramping the gain: one pass
+/// where clearing and accumulating would take two.
+#[inline]
+fn write_scaled(out: &mut [f32], input: &[f32], ramp: &Ramp) {
+    let gain = ramp.segment(out.len());
+    if gain.is_flat() {
+        let g = gain.at(0);
+        if g == 0.0 {
+            out.fill(0.0);
+        } else {
+            for (o, x) in out.iter_mut().zip(input) {
+                *o = x * g;
+            }
+        }
+    } else {
+        for (k, (o, x)) in out.iter_mut().zip(input).enumerate() {
+            *o = x * gain.at(k);
+        }
+    }
+}
+
 /// Linear gain, ramped sample by sample.
 pub struct Gain(Ramp);
 
@@ -124,8 +145,7 @@ impl Processor for Gain {
         for ch in 0..io.output_channels(0) {
             let input = io.input(0, ch);
             let out = io.output(0, ch);
-            out.fill(0.0);
-            add_scaled(out, input, &self.0);
+            write_scaled(out, input, &self.0);
         }
         self.0.finish();
     }
@@ -145,8 +165,8 @@ impl Processor for Mix {
         for ch in 0..io.output_channels(0) {
             let inputs: [&[f32]; 4] = std::array::from_fn(|p| io.input(p, ch));
             let out = io.output(0, ch);
-            out.fill(0.0);
-            for (input, ramp) in inputs.iter().zip(&self.0) {
+            write_scaled(out, inputs[0], &self.0[0]);
+            for (input, ramp) in inputs.iter().zip(&self.0).skip(1) {
                 add_scaled(out, input, ramp);
             }
         }
@@ -171,8 +191,7 @@ impl Processor for Pan {
         let input = io.input(0, 0);
         for (ch, ramp) in [&self.left, &self.right].into_iter().enumerate() {
             let out = io.output(0, ch);
-            out.fill(0.0);
-            add_scaled(out, input, ramp);
+            write_scaled(out, input, ramp);
         }
         self.left.finish();
         self.right.finish();
@@ -619,8 +638,7 @@ impl Processor for Crossfade {
         for ch in 0..io.output_channels(0) {
             let (a, b) = (io.input(0, ch), io.input(1, ch));
             let out = io.output(0, ch);
-            out.fill(0.0);
-            add_scaled(out, a, &self.a);
+            write_scaled(out, a, &self.a);
             add_scaled(out, b, &self.b);
         }
         self.a.finish();

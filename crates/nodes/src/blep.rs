@@ -79,6 +79,39 @@ fn step_table() -> &'static Table {
     })
 }
 
+/// The band-limited ramp's residual `R(x) = ∫ (S(t) − H(t)) dt` from -16
+/// samples to `x`, on the step table's grid: what a corner (a jump of the
+/// slope by 1 per sample) needs added around it to be band-limited — the
+/// BLAMP of Esqueda, Välimäki & Bilbao, "Rounding Corners with BLAMP",
+/// DAFx 2016. The step's residual is odd about the jump, so `R` returns to
+/// zero 16 samples after it.
+fn ramp_table() -> &'static Table {
+    static TABLE: OnceLock<Box<Table>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let step = step_table();
+        let dx = 1.0 / OVERSAMPLE as f64;
+        let residual = |j: usize| {
+            let x = j as f64 * dx - LATENCY as f64;
+            step[j] as f64 - if x >= 0.0 { 1.0 } else { 0.0 }
+        };
+        let mut table = Box::new([0.0f32; TABLE_LEN]);
+        let mut sum = 0.0f64;
+        for j in 1..TABLE_LEN {
+            // The interval ending at the jump (x = 0) sees the hard step's
+            // value before it, 0.
+            let a = residual(j - 1);
+            let b = if j == LATENCY * OVERSAMPLE {
+                step[j] as f64
+            } else {
+                residual(j)
+            };
+            sum += 0.5 * (a + b) * dx;
+            table[j] = sum as f32;
+        }
+        table
+    })
+}
+
 /// Modified Bessel function of the first kind, order 0 (for the Kaiser window).
 fn bessel_i0(x: f64) -> f64 {
     let (mut sum, mut term) = (1.0, 1.0);
@@ -100,6 +133,7 @@ pub struct Blep {
     /// Slot of the current sample.
     pos: usize,
     table: &'static Table,
+    ramps: &'static Table,
 }
 
 impl Blep {
@@ -109,6 +143,7 @@ impl Blep {
             ring: [0.0; SPAN],
             pos: 0,
             table: step_table(),
+            ramps: ramp_table(),
         }
     }
 
@@ -134,6 +169,20 @@ impl Blep {
             let hard = if m >= LATENCY { 1.0 } else { 0.0 };
             let slot = (self.pos + m + LATENCY) % SPAN;
             self.ring[slot] += height * (smooth - hard);
+        }
+    }
+
+    /// The waveform's slope changed by `slope` (per sample) `since` samples
+    /// (0..=1) before the current sample: round that corner.
+    pub fn ramp(&mut self, slope: f32, since: f64) {
+        let p = since.clamp(0.0, 1.0) * OVERSAMPLE as f64;
+        let i = p as usize;
+        let w = (p - i as f64) as f32;
+        for m in 0..SPAN {
+            let k = m * OVERSAMPLE + i;
+            let r = self.ramps[k] + w * (self.ramps[k + 1] - self.ramps[k]);
+            let slot = (self.pos + m + LATENCY) % SPAN;
+            self.ring[slot] += slope * r;
         }
     }
 
@@ -178,7 +227,7 @@ impl SawPhase {
     #[inline]
     pub fn advance(&mut self, delta: f64, gain: f32, blep: &mut Blep) {
         let moved = self.phase + delta;
-        let wraps = moved.floor();
+        let wraps = crate::sources::floor(moved);
         if wraps != 0.0 {
             // Forward wraps cross 1 and drop by 2; backward ones cross 0 and rise.
             let edge = if wraps > 0.0 { 1.0 } else { 0.0 };
@@ -200,6 +249,30 @@ mod tests {
         assert!((t[LATENCY * OVERSAMPLE] - 0.5).abs() < 1e-6);
         assert!((t[SPAN * OVERSAMPLE] - 1.0).abs() < 1e-6);
         assert_eq!(t[TABLE_LEN - 1], 1.0);
+    }
+
+    #[test]
+    fn the_ramp_residual_vanishes_away_from_the_corner() {
+        let r = ramp_table();
+        assert_eq!(r[0], 0.0);
+        assert!(r[SPAN * OVERSAMPLE].abs() < 1e-5, "{}", r[SPAN * OVERSAMPLE]);
+        // At the corner the band-limited ramp is above the hard one (it is
+        // the integral of a step that has already risen halfway).
+        let at = r[LATENCY * OVERSAMPLE];
+        assert!(at > 0.05 && at < 0.5, "{at}");
+        // A corner rounded this way: a ramp from 0 with slope 1 per sample.
+        let mut b = Blep::new();
+        b.ramp(1.0, 0.0);
+        let out: Vec<f32> = (0..3 * LATENCY)
+            .map(|n| {
+                b.add(n as f32);
+                b.pop()
+            })
+            .collect();
+        assert!(
+            out[0].abs() < 1e-3 && (out[2 * LATENCY] - LATENCY as f32).abs() < 1e-3,
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub static ALL: &[&NodeDescriptor] = &[
     &taps::METER,
     &taps::SCOPE,
     &taps::SPECTRUM,
+    &sources::TRIANGLE,
+    &sources::PINK,
 ];
 
 /// The registry of every built-in node kind (plus the core's `output`).

@@ -1,10 +1,8 @@
-//! Sources: oscillators, noise, a constant and a single impulse.
+//! Sources: oscillators, white and pink noise, a constant and a single impulse.
 //!
 //! The oscillators share their `freq` and `amp` parameters and their `fm`
 //! input (`Voice`); the sawtooth and the pulse also share their
 //! band-limiting (the `blep` module: band-limited steps).
-
-use std::f64::consts::TAU;
 
 use patchbay_core::{
     NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
@@ -75,6 +73,42 @@ pub static SQUARE: NodeDescriptor = NodeDescriptor {
     latency: |_| blep::LATENCY,
     breaks_cycles: false,
     build: |ctx| Box::new(Square::new(ctx)),
+};
+
+/// `triangle`: a band-limited triangle.
+pub static TRIANGLE: NodeDescriptor = NodeDescriptor {
+    kind: "triangle",
+    category: "sources",
+    summary: "Band-limited triangle oscillator (BLAMP-rounded corners) with linear FM input; \
+              16 samples of latency.",
+    inputs: &[FM],
+    outputs: &[PortSpec::audio(
+        "out",
+        "The triangle: from 0 up to +amp, down to -amp and back, odd harmonics falling as 1/k².",
+    )],
+    params: &[FREQ, AMP],
+    latency: |_| blep::LATENCY,
+    breaks_cycles: false,
+    build: |ctx| Box::new(Triangle::new(ctx)),
+};
+
+/// `pink`: pink noise.
+pub static PINK: NodeDescriptor = NodeDescriptor {
+    kind: "pink",
+    category: "sources",
+    summary: "Pink noise (-3 dB per octave, equal power per octave) from seeded white noise through \
+              P. Kellet's refined pinking filter; as loud (RMS) as `noise` at the same `amp`.",
+    inputs: &[],
+    outputs: &[PortSpec::audio("out", "The noise.")],
+    params: &[
+        AMP,
+        ParamSpec::new("seed", 0.0, 16_777_215.0, 1.0)
+            .smoothing(0.0)
+            .doc("Generator seed (an integer); changing it restarts the sequence."),
+    ],
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |ctx| Box::new(Pink::new(ctx)),
 };
 
 /// `noise`: white noise.
@@ -166,6 +200,32 @@ fn run_oscillator(io: &mut ProcessIo<'_>, voice: &mut Voice, mut next: impl FnMu
     voice.amp.finish();
 }
 
+/// `x.floor()` without a library call (x86-64 without SSE4.1 has no
+/// rounding instruction, and `f64::floor` becomes a call per sample):
+/// exact for |x| < 2⁶³.
+#[inline]
+pub(crate) fn floor(x: f64) -> f64 {
+    let t = x as i64 as f64;
+    if t > x { t - 1.0 } else { t }
+}
+
+/// `sin(2π·p)` for `0 ≤ p ≤ 1` in f32, without branches so that a loop of
+/// it vectorises: folded to a quarter cycle with two `abs`, then the Taylor
+/// series to the 11th power (error below 6e-8 there, about f32's own).
+#[inline]
+pub(crate) fn sin_cycles_f32(p: f32) -> f32 {
+    let x = p - if p >= 0.5 { 1.0 } else { 0.0 };
+    let y = 0.25 - (x.abs() - 0.25).abs();
+    let t = std::f32::consts::TAU * y;
+    let t2 = t * t;
+    let s = t
+        * (1.0
+            + t2 * (-1.0 / 6.0
+                + t2 * (1.0 / 120.0
+                    + t2 * (-1.0 / 5040.0 + t2 * (1.0 / 362_880.0 + t2 * (-1.0 / 39_916_800.0))))));
+    s.copysign(x)
+}
+
 /// Sine from an f64 phase, so long renders do not drift in pitch.
 pub struct Sine {
     voice: Voice,
@@ -187,13 +247,33 @@ impl Processor for Sine {
     }
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
-        let phase = &mut self.phase;
-        run_oscillator(io, &mut self.voice, |_, inc| {
-            let y = (*phase * TAU).sin() as f32;
-            *phase += inc;
-            *phase -= phase.floor();
-            y
-        });
+        // Two passes: the phases (a short dependency chain: one add and a
+        // compare per sample), then the sine of each, which vectorises.
+        let fm = io.input(0, 0);
+        let amp = self.voice.amp.segment(io.frames());
+        let out = io.output(0, 0);
+        let mut phase = self.phase;
+        for (o, &dev) in out.iter_mut().zip(fm) {
+            *o = phase as f32;
+            phase += self.voice.increment(dev);
+            if phase >= 1.0 {
+                phase -= 1.0;
+            } else if phase < 0.0 {
+                phase += 1.0;
+            }
+        }
+        self.phase = phase;
+        if amp.is_flat() {
+            let a = amp.at(0);
+            for o in out.iter_mut() {
+                *o = a * sin_cycles_f32(*o);
+            }
+        } else {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o = amp.at(k) * sin_cycles_f32(*o);
+            }
+        }
+        self.voice.amp.finish();
     }
 }
 
@@ -304,10 +384,79 @@ impl Processor for Square {
     }
 }
 
+/// Triangle from an f64 phase: the naive waveform plus a band-limited ramp
+/// residual ([`Blep::ramp`]) at each corner, placed at its sub-sample time.
+pub struct Triangle {
+    voice: Voice,
+    phase: f64,
+    blep: Blep,
+}
+
+/// The naive triangle at phase `p` (`0 ≤ p < 1`): 0 at 0, +1 at ¼, -1 at ¾.
+#[inline]
+fn triangle_at(p: f64) -> f64 {
+    let q = p + 0.25;
+    let q = if q >= 1.0 { q - 1.0 } else { q };
+    1.0 - 4.0 * (q - 0.5).abs()
+}
+
+impl Triangle {
+    fn new(ctx: &NodeContext) -> Self {
+        let voice = Voice::new(ctx);
+        let mut blep = Blep::new();
+        // The start from silence is a corner: the slope jumps from 0.
+        blep.ramp((4.0 * voice.increment(0.0)) as f32, 0.0);
+        Triangle {
+            voice,
+            phase: 0.0,
+            blep,
+        }
+    }
+
+    /// Advance by `inc` cycles (|inc| ≤ ½), rounding the corners crossed:
+    /// the peak at ¼ (the slope falls by 8|inc| per sample), the trough at
+    /// ¾ (it rises); backwards too, for FM through zero.
+    #[inline]
+    fn advance(phase: &mut f64, inc: f64, blep: &mut Blep) {
+        let (a, b) = (*phase, *phase + inc);
+        if inc > 0.0 {
+            for (corner, bend) in [(0.25, -8.0), (0.75, 8.0), (1.25, -8.0)] {
+                if a < corner && corner <= b {
+                    blep.ramp((bend * inc) as f32, (b - corner) / inc);
+                }
+            }
+            *phase = if b >= 1.0 { b - 1.0 } else { b };
+        } else if inc < 0.0 {
+            for (corner, bend) in [(-0.25, 8.0), (0.25, -8.0), (0.75, 8.0)] {
+                if b <= corner && corner < a {
+                    blep.ramp((-bend * inc) as f32, (b - corner) / inc);
+                }
+            }
+            *phase = if b < 0.0 { b + 1.0 } else { b };
+        }
+    }
+}
+
+impl Processor for Triangle {
+    fn set_param(&mut self, index: usize, value: f32) {
+        self.voice.set_param(index, value);
+    }
+
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let (phase, blep) = (&mut self.phase, &mut self.blep);
+        run_oscillator(io, &mut self.voice, |_, inc| {
+            blep.add(triangle_at(*phase) as f32);
+            let y = blep.pop();
+            Triangle::advance(phase, inc, blep);
+            y
+        });
+    }
+}
+
 /// PCG-XSH-RR, 64-bit state, 32-bit output (O'Neill, "PCG: A Family of
 /// Simple Fast Space-Efficient Statistically Good Algorithms for Random
 /// Number Generation", 2014).
-struct Pcg32 {
+pub(crate) struct Pcg32 {
     state: u64,
 }
 
@@ -316,7 +465,7 @@ impl Pcg32 {
     const INCREMENT: u64 = 1_442_695_040_888_963_407;
 
     /// The reference seeding procedure (`pcg32_srandom_r`).
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         let mut rng = Pcg32 { state: 0 };
         rng.next_u32();
         rng.state = rng.state.wrapping_add(seed);
@@ -332,7 +481,7 @@ impl Pcg32 {
     }
 
     /// Uniform in [-1, 1), from the top 24 bits.
-    fn next_bipolar(&mut self) -> f32 {
+    pub(crate) fn next_bipolar(&mut self) -> f32 {
         (self.next_u32() >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0
     }
 }
@@ -370,6 +519,72 @@ impl Processor for Noise {
         let amp = self.amp.segment(io.frames());
         for (k, o) in io.output(0, 0).iter_mut().enumerate() {
             *o = amp.at(k) * self.rng.next_bipolar();
+        }
+        self.amp.finish();
+    }
+}
+
+/// Pink noise: white noise through the "refined" pinking filter of Paul
+/// Kellet (music-dsp mailing list, 1999; ±0.05 dB of -3 dB/octave above
+/// 9.2 Hz at 44.1 kHz): six one-pole sections in parallel plus a direct and
+/// a one-sample-delayed term. The filter is used as designed at every rate;
+/// pink noise is self-similar, so at rate `r` it is pink from
+/// 9.2 Hz × r / 44.1 kHz up, flattening below.
+pub struct Pink {
+    amp: Ramp,
+    seed: f32,
+    rng: Pcg32,
+    state: [f32; 7],
+}
+
+/// Kellet's pole and gain for each one-pole section.
+const PINK_POLES: [(f32, f32); 6] = [
+    (0.99886, 0.055_517_9),
+    (0.99332, 0.075_075_9),
+    (0.96900, 0.153_852),
+    (0.86650, 0.310_485_6),
+    (0.55000, 0.532_952_2),
+    (-0.7616, -0.016_898),
+];
+/// Scale that makes the filter's RMS gain for white noise 1 (the root of
+/// the energy of its impulse response, 9.3179).
+const PINK_SCALE: f32 = 0.327_597_4;
+
+impl Pink {
+    fn new(ctx: &NodeContext) -> Self {
+        Pink {
+            amp: Ramp::new(ctx.param(0)),
+            seed: ctx.param(1),
+            rng: Pcg32::new(ctx.param(1) as u64),
+            state: [0.0; 7],
+        }
+    }
+}
+
+impl Processor for Pink {
+    fn set_param(&mut self, index: usize, value: f32) {
+        match index {
+            0 => self.amp.set(value),
+            _ if value != self.seed => {
+                self.seed = value;
+                self.rng = Pcg32::new(value as u64);
+            }
+            _ => {}
+        }
+    }
+
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let amp = self.amp.segment(io.frames());
+        let b = &mut self.state;
+        for (k, o) in io.output(0, 0).iter_mut().enumerate() {
+            let white = self.rng.next_bipolar();
+            let mut sum = b[6] + white * 0.5362;
+            for (s, &(pole, gain)) in b.iter_mut().zip(&PINK_POLES) {
+                *s = pole * *s + gain * white;
+                sum += *s;
+            }
+            b[6] = white * 0.115_926;
+            *o = amp.at(k) * PINK_SCALE * sum;
         }
         self.amp.finish();
     }
@@ -441,6 +656,36 @@ mod tests {
             }
         }
         worst
+    }
+
+    #[test]
+    fn the_fast_floor_is_floor() {
+        for x in [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            2.75,
+            -2.75,
+            1e15 + 0.5,
+            -1e-300,
+            0.999_999_999_999,
+        ] {
+            assert_eq!(super::floor(x), x.floor(), "{x}");
+        }
+    }
+
+    #[test]
+    fn the_f32_sine_matches_the_library_sine() {
+        let mut worst = 0.0f64;
+        for i in 0..=100_000 {
+            let p = i as f32 / 100_000.0;
+            let exact = (p as f64 * std::f64::consts::TAU).sin();
+            worst = worst.max((super::sin_cycles_f32(p) as f64 - exact).abs());
+        }
+        assert!(worst < 3e-7, "{worst}");
     }
 
     #[test]
@@ -582,5 +827,77 @@ mod tests {
         let i = render_source("impulse", &[], 1000, SR);
         assert_eq!(i[0], 1.0);
         assert!(i[1..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn triangle_is_in_tune_alias_free_and_falls_as_one_over_k_squared() {
+        for (freq, rate) in [(440.0, 48_000), (1234.5, 44_100), (3000.0, 22_050)] {
+            let out = render_source("triangle", &[("freq", freq)], rate as usize, rate);
+            let f = peak_frequency(&out, rate as f32) as f64;
+            assert!((f - freq).abs() < freq * 1e-3, "{freq} Hz at {rate}: {f}");
+        }
+        let out = render_source("triangle", &[("freq", 5000.0)], 48_000 + 64, SR);
+        let x = &out[64..];
+        let (f, db) = worst_inharmonic_db(x, 5000.0, 48_000.0);
+        assert!(db < -40.0, "alias at {f} Hz, {db:.1} dB");
+        let out = render_source("triangle", &[("freq", 1000.0)], 48_000, SR);
+        let s = magnitude_spectrum(&out);
+        let at = |f: f32| level_at(&s, f, 48_000.0, out.len());
+        // Odd harmonics at 1/k² (-19.08 dB for the 3rd), no even ones.
+        assert!(
+            (at(3000.0) - at(1000.0) + 19.08).abs() < 0.1,
+            "{}",
+            at(3000.0) - at(1000.0)
+        );
+        assert!(at(2000.0) - at(1000.0) < -80.0);
+        // The fundamental of a unit triangle is 8/π² (-1.82 dB).
+        assert!((at(1000.0) + 1.82).abs() < 0.05, "{}", at(1000.0));
+        // Band-limiting rounds the tips a little (the harmonics above
+        // 0.44 × rate carry about 2% of the amplitude).
+        assert!((peak(&out[100..]) - 0.98).abs() < 0.01, "{}", peak(&out[100..]));
+    }
+
+    #[test]
+    fn triangle_fm_through_zero_stays_band_limited() {
+        let mut patch = Patch::default();
+        patch.nodes.push(node("dev", "constant", &[("value", -1500.0)]));
+        patch.nodes.push(node("osc", "triangle", &[("freq", 440.0)]));
+        patch.nodes.push(node("out", "output", &[]));
+        patch.connect("dev.out", "osc.fm").connect("osc.out", "out.in");
+        let (left, _) = render_patch(&patch, 48_064, SR);
+        let x = &left[64..];
+        assert!((peak_frequency(x, 48_000.0) - 1060.0).abs() < 1.06);
+        let (at, db) = worst_inharmonic_db(x, 1060.0, 48_000.0);
+        assert!(db < -40.0, "alias at {at} Hz, {db:.1} dB");
+    }
+
+    #[test]
+    fn pink_noise_has_equal_power_per_octave() {
+        for rate in [48_000u32, 96_000, 22_050] {
+            let n = 1 << 19;
+            let x = render_source("pink", &[("seed", 3.0)], n, rate);
+            assert!(
+                (rms(&x) - 3f32.sqrt().recip()).abs() < 0.03,
+                "{rate}: rms {}",
+                rms(&x)
+            );
+            let s = magnitude_spectrum(&x);
+            let bin_hz = rate as f32 / n as f32;
+            let octave = |lo: f32| {
+                let bins = &s[(lo / bin_hz) as usize..(2.0 * lo / bin_hz) as usize];
+                10.0 * (bins.iter().map(|&m| m as f64 * m as f64).sum::<f64>()).log10() as f32
+            };
+            let bands: Vec<f32> = [100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0]
+                .into_iter()
+                .filter(|&lo| 2.0 * lo < 0.4 * rate as f32)
+                .map(octave)
+                .collect();
+            for b in &bands {
+                assert!((b - bands[0]).abs() < 0.5, "{rate}: octave powers {bands:?}");
+            }
+        }
+        let a = render_source("pink", &[("seed", 3.0)], 4096, SR);
+        assert_eq!(a, render_source("pink", &[("seed", 3.0)], 4096, SR));
+        assert_ne!(a, render_source("pink", &[("seed", 4.0)], 4096, SR));
     }
 }

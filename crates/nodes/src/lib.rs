@@ -18,9 +18,11 @@ pub mod dynamics;
 pub mod envelope;
 pub mod filters;
 pub(crate) mod fx;
+pub mod lfo;
 pub mod math;
 pub mod mixing;
 pub mod modulation;
+pub mod sequencer;
 pub mod smooth;
 pub mod sources;
 pub mod space;
@@ -91,6 +93,9 @@ pub static ALL: &[&NodeDescriptor] = &[
     &taps::SPECTRUM,
     &sources::TRIANGLE,
     &sources::PINK,
+    &lfo::LFO,
+    &lfo::PHASOR,
+    &sequencer::SEQUENCER,
 ];
 
 /// The registry of every built-in node kind (plus the core's `output`).

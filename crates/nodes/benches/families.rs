@@ -374,5 +374,39 @@ fn taps(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, oscillators, filters, gains, dynamics, math, mixing, taps);
+fn more_sources(c: &mut Criterion) {
+    pair(
+        c,
+        "triangle",
+        schedule("triangle", None, &[]),
+        Box::new(triangle_hz(440.0)),
+    );
+    pair(c, "pink", schedule("pink", None, &[]), Box::new(pink()));
+    pair(
+        c,
+        "phasor",
+        schedule("phasor", None, &[("freq", 440.0)]),
+        Box::new(ramp_hz(440.0)),
+    );
+    // fundsp's `lfo` evaluates a closure of time (every 32 samples by
+    // default, interpolating between); ours computes every sample.
+    pair(
+        c,
+        "lfo",
+        schedule("lfo", None, &[("rate", 2.0)]),
+        Box::new(lfo(|t: f32| (std::f32::consts::TAU * 2.0 * t).sin())),
+    );
+}
+
+criterion_group!(
+    benches,
+    oscillators,
+    filters,
+    gains,
+    dynamics,
+    math,
+    mixing,
+    taps,
+    more_sources
+);
 criterion_main!(benches);

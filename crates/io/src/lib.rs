@@ -7,21 +7,25 @@
 //! Not here: the patch model, compiler or any DSP.
 
 pub mod callback;
+pub mod decode;
 pub mod devices;
 pub mod meters;
 pub mod null;
 pub mod player;
 pub mod render;
+pub mod resample;
 pub mod shared;
 pub mod stream;
 pub mod watch;
 
 pub use callback::{DeviceCallback, Driver};
+pub use decode::{Audio, AudioReader, DecodeError, decode};
 pub use devices::{HostChoice, HostInfo, list_hosts};
 pub use meters::{Meters, Totals};
 pub use null::NullOutput;
 pub use player::{DeviceError, Output, Player, PlayerEvent, Running, Status};
 pub use render::{RenderError, RenderOptions, RenderSummary, SampleFormat, render_to_wav};
+pub use resample::{StreamResampler, resample};
 pub use shared::SharedRuntime;
 pub use stream::{CpalOutput, OutputSpec};
 pub use watch::{PatchWatcher, WatchError};

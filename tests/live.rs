@@ -258,3 +258,73 @@ fn parameter_edits_glide_without_a_swap() {
     assert!(live.set_param("nope", "freq", 1.0).is_err());
     assert_eq!(live.patch().node("osc").unwrap().params["freq"], 330.0);
 }
+
+/// `constant 0.5 -> level (gain) -> out`, and the same with a new 0 dB gain
+/// `pre` listed first, which renumbers every node and changes `level`'s
+/// input (a crossfade between two identical signals: silent).
+fn level_and_pre() -> (Patch, Patch) {
+    let mut before = chain(&[("dc", "constant"), ("level", "gain"), ("out", "output")]);
+    before.node_mut("dc").unwrap().params.insert("value".into(), 0.5);
+    let mut after = before.clone();
+    after.nodes.insert(0, Node::new("pre", "gain"));
+    after.edges.clear();
+    for (from, to) in [
+        ("dc.out", "pre.in"),
+        ("pre.out", "level.in"),
+        ("level.out", "out.in"),
+    ] {
+        after.connect(from, to);
+    }
+    (before, after)
+}
+
+#[test]
+fn a_parameter_set_during_a_crossfade_survives_the_hand_over() {
+    let (before, after) = level_and_pre();
+    let (mut live, mut runtime) = start(&before);
+    let mut out = Vec::new();
+    play(&mut runtime, 2, &mut out);
+    assert!(matches!(
+        live.apply(after).unwrap(),
+        Applied::Rebuilt { crossfades: 1, .. }
+    ));
+    live.set_param("level", "gain", -6.0).unwrap();
+    play(&mut runtime, 50, &mut out);
+    assert_eq!(live.collect_garbage(), 2, "the crossfade handed over");
+    let settled = 0.5 * 10f32.powf(-6.0 / 20.0);
+    assert!(
+        (out.last().unwrap() - settled).abs() < 1e-4,
+        "{}",
+        out.last().unwrap()
+    );
+}
+
+#[test]
+fn timed_changes_land_on_their_sample_across_a_structural_edit() {
+    let (before, after) = level_and_pre();
+    let (mut live, mut runtime) = start(&before);
+    let mut out = Vec::new();
+    play(&mut runtime, 2, &mut out);
+    assert_eq!(live.now(), 128);
+    // One change lands while the edit crossfades, one after the hand-over.
+    live.set_param_at("level", "gain", -6.0, 300).unwrap();
+    live.set_param_at("level", "gain", -12.0, 2000).unwrap();
+    assert!(matches!(
+        live.apply(after).unwrap(),
+        Applied::Rebuilt { crossfades: 1, .. }
+    ));
+    play(&mut runtime, 50, &mut out);
+    assert_eq!(live.collect_garbage(), 2);
+
+    assert!(out[..300].iter().all(|&x| x == 0.5), "untouched before frame 300");
+    assert!(out[300] < 0.5, "the glide starts on frame 300: {}", out[300]);
+    let settled = 0.5 * 10f32.powf(-6.0 / 20.0);
+    assert!(
+        (out[1999] - settled).abs() < 1e-4,
+        "{} after the first glide",
+        out[1999]
+    );
+    assert!(out[1500..2000].iter().all(|&x| x == out[1999]));
+    assert!(out[2000] < out[1999], "the second glide starts on frame 2000");
+    assert!((out.last().unwrap() - 0.5 * 10f32.powf(-12.0 / 20.0)).abs() < 1e-4);
+}

@@ -66,6 +66,26 @@ fn the_process_path_never_allocates() {
                 .unwrap();
         }
     }
+    // Timed changes for every parameter, more than can wait at once: some
+    // inside blocks, some applied early, the rest dropped at the swap (the
+    // raw schedule carries no renumbering).
+    let mut at = 0;
+    for round in 0..6 {
+        for node in 0..first.nodes.len() as u32 {
+            for param in 0..first.nodes[node as usize].params.len() as u32 {
+                at += 37;
+                let value = 0.1 * round as f32;
+                engine
+                    .send(Command::SetParamAt {
+                        node,
+                        param,
+                        value,
+                        at,
+                    })
+                    .unwrap();
+            }
+        }
+    }
     let swap = Box::new(Schedule::new(&second));
     let mut host = vec![0.0f32; 2 * 1000];
 
@@ -83,6 +103,7 @@ fn the_process_path_never_allocates() {
         }
     });
     assert_eq!(violation_count(), 0, "the audio thread allocated");
+    assert!(engine.early_changes() > 0, "the waiting list was full at times");
     assert_eq!(engine.collect_garbage(), 1, "the replaced schedule came back");
     assert!(host.iter().all(|x| x.is_finite()));
 }
@@ -114,6 +135,14 @@ fn live_structural_edits_and_the_safety_stage_never_allocate() {
         "{applied:?}"
     );
     live.set_param("boost", "gain", 18.0).unwrap();
+    // Timed changes waiting across the crossfade and its hand-over.
+    let now = live.now();
+    for (k, id) in ["boost", "n_lowpass", "n_gain", "src"].into_iter().enumerate() {
+        let kind = &live.patch().node(id).unwrap().kind;
+        let spec = &registry.get(kind).unwrap().params[0];
+        live.set_param_at(id, spec.name, spec.min, now + 100 + 300 * k as u64)
+            .unwrap();
+    }
     // ... the audio side swaps, crossfades, hands over and limits without.
     let mut peak = 0.0f32;
     assert_no_alloc(|| {

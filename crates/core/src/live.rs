@@ -194,8 +194,49 @@ impl LiveEngine {
         self.engine.collect_garbage()
     }
 
-    /// Glide one parameter of the running patch to `value`.
+    /// Glide one parameter of the running patch to `value`, starting with
+    /// the next block.
     pub fn set_param(&mut self, node: &str, param: &str, value: f64) -> Result<(), LiveError> {
+        let (index, p) = self.param_index(node, param, value)?;
+        self.engine.send(Command::SetParam {
+            node: index as u32,
+            param: p as u32,
+            value: value as f32,
+        })?;
+        self.record(index, p, node, param, value);
+        Ok(())
+    }
+
+    /// Start one parameter's glide (a jump, for parameters without
+    /// smoothing) exactly at sample time `at`, counted from the first frame
+    /// the engine computed (see [`LiveEngine::now`]); a time already past
+    /// takes effect at the next block. The running patch records the new
+    /// value at once.
+    pub fn set_param_at(&mut self, node: &str, param: &str, value: f64, at: u64) -> Result<(), LiveError> {
+        let (index, p) = self.param_index(node, param, value)?;
+        self.engine.send(Command::SetParamAt {
+            node: index as u32,
+            param: p as u32,
+            value: value as f32,
+            at,
+        })?;
+        self.record(index, p, node, param, value);
+        Ok(())
+    }
+
+    /// Sample time of the first frame the engine has not computed yet.
+    pub fn now(&self) -> u64 {
+        self.engine.now()
+    }
+
+    /// Timed changes the engine had to apply early because too many were
+    /// waiting (see [`crate::runtime::PENDING_CAPACITY`]).
+    pub fn early_changes(&self) -> u64 {
+        self.engine.early_changes()
+    }
+
+    /// The plan indices of `node`'s parameter `param`, checking `value`.
+    fn param_index(&self, node: &str, param: &str, value: f64) -> Result<(usize, usize), LiveError> {
         let index = self
             .plan
             .node_index(node)
@@ -217,16 +258,15 @@ impl LiveEngine {
                 max: spec.max,
             });
         }
-        self.engine.send(Command::SetParam {
-            node: index as u32,
-            param: p as u32,
-            value: value as f32,
-        })?;
+        Ok((index, p))
+    }
+
+    /// Keep the running patch and plan in step with a sent parameter change.
+    fn record(&mut self, index: usize, p: usize, node: &str, param: &str, value: f64) {
         self.plan.nodes[index].params[p] = value as f32;
         if let Some(n) = self.patch.node_mut(node) {
             n.params.insert(param.to_string(), value);
         }
-        Ok(())
     }
 
     /// Make the engine play `new`. On error nothing changes.
@@ -260,7 +300,7 @@ impl LiveEngine {
         let direct = adoption(&plan, &self.plan, &|id| Some(id.to_string()));
         let kept = direct.nodes.len();
         let built = plan.nodes.len() - kept;
-        let (schedule, crossfades, built_taps) = match self.crossfade_schedule(&new, &plan) {
+        let (mut schedule, crossfades, built_taps) = match self.crossfade_schedule(&new, &plan) {
             Some(fade) => fade,
             None => {
                 let schedule = Schedule::adopting(&plan, direct);
@@ -268,6 +308,24 @@ impl LiveEngine {
                 (schedule, 0, taps)
             }
         };
+        // Timed changes still waiting carry over to nodes of the same id and
+        // kind (they are numbered as `plan`'s nodes, even during a crossfade).
+        let new_index: HashMap<&str, usize> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
+        schedule.renumber(
+            self.plan
+                .nodes
+                .iter()
+                .map(|n| match new_index.get(n.id.as_str()) {
+                    Some(&i) if plan.nodes[i].descriptor.kind == n.descriptor.kind => i as u32,
+                    _ => u32::MAX,
+                })
+                .collect(),
+        );
         self.engine.send(Command::Swap(Box::new(schedule)))?;
         // A processor publishes through the tap it was built with: the one
         // of the schedule that built it, else the running one it came from.
@@ -348,7 +406,8 @@ fn same_latencies(a: &Plan, b: &Plan) -> bool {
 /// `old_id` names, for a node id of `new`, the id it had in `old`. A node
 /// is taken over only if its processor was built for the same kind, channel
 /// count, feedback delay and latency (the compiler aligned the new plan to
-/// the new latency; a processor built for another would misalign it).
+/// the new latency; a processor built for another would misalign it). Of
+/// those, the parameters whose values differ are the ones the edit changed.
 fn adoption(new: &Plan, old: &Plan, old_id: &dyn Fn(&str) -> Option<String>) -> Adoption {
     let old_index: HashMap<&str, usize> = old
         .nodes
@@ -358,6 +417,7 @@ fn adoption(new: &Plan, old: &Plan, old_id: &dyn Fn(&str) -> Option<String>) -> 
         .collect();
     let mut matched = vec![None; new.nodes.len()];
     let mut nodes = Vec::new();
+    let mut edited = Vec::new();
     for (i, n) in new.nodes.iter().enumerate() {
         let Some(j) = old_id(&n.id).and_then(|id| old_index.get(id.as_str()).copied()) else {
             continue;
@@ -370,6 +430,11 @@ fn adoption(new: &Plan, old: &Plan, old_id: &dyn Fn(&str) -> Option<String>) -> 
         {
             matched[i] = Some(j);
             nodes.push((i as u32, j as u32));
+            for (p, (a, b)) in n.params.iter().zip(&o.params).enumerate() {
+                if a != b {
+                    edited.push((i as u32, p as u32));
+                }
+            }
         }
     }
     let buffers = new
@@ -385,7 +450,11 @@ fn adoption(new: &Plan, old: &Plan, old_id: &dyn Fn(&str) -> Option<String>) -> 
             Some((k as u32 + 1, there as u32 + 1))
         })
         .collect();
-    Adoption { nodes, buffers }
+    Adoption {
+        nodes,
+        buffers,
+        edited,
+    }
 }
 
 /// A source as the crossfade patch names it: (node id, output port).

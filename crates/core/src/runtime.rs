@@ -8,6 +8,7 @@
 //! deliver), garbage out (replaced schedules, dropped on the control side).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::plan::{BufferId, Plan, Step};
 use crate::processor::{NodeContext, PortBuffers, ProcessIo, Processor, Silent};
@@ -23,6 +24,10 @@ pub const CONTROL_CHUNK: usize = 16;
 const COMMAND_CAPACITY: usize = 4096;
 /// Capacity of the garbage ring; one swap produces one item.
 const GARBAGE_CAPACITY: usize = 64;
+/// How many timed parameter changes can wait for their sample at once.
+pub const PENDING_CAPACITY: usize = 1024;
+/// No (further) timed change for a node in this block.
+const NO_EVENT: u32 = u32::MAX;
 
 /// A parameter's smoothed state on the audio thread.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +40,8 @@ struct ParamState {
     min: f32,
     max: f32,
     glide_chunks: u32,
+    /// Set on an adopting schedule's parameters that the edit changed.
+    edited: bool,
 }
 
 /// A node's processor and its parameters, as the audio thread holds them.
@@ -43,6 +50,22 @@ struct NodeSlot {
     params: Vec<ParamState>,
     /// How many of `params` are gliding.
     gliding: u32,
+    /// This block's first timed change for this node (an index into the
+    /// block's due changes, chained by `Timed::next`), or `NO_EVENT`.
+    first_event: u32,
+}
+
+/// A parameter change waiting on the audio thread for its sample.
+#[derive(Clone, Copy, Debug)]
+struct Timed {
+    /// Sample time at which the change starts.
+    at: u64,
+    /// In the numbering of the latest patch sent (as `Command::SetParam`).
+    node: u32,
+    param: u32,
+    value: f32,
+    /// While due: the node's next change in this block, or `NO_EVENT`.
+    next: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -82,6 +105,11 @@ pub struct Adoption {
     pub nodes: Vec<(u32, u32)>,
     /// (buffer here, buffer there): feedback stores whose last block to copy.
     pub buffers: Vec<(u32, u32)>,
+    /// (node here, parameter) whose value the edit changed: these glide from
+    /// the adopted state to this schedule's value. Every other parameter of
+    /// an adopted node carries on as it was, with any glide under way and
+    /// the changes commands made since the edit's plan was taken.
+    pub edited: Vec<(u32, u32)>,
 }
 
 /// A schedule that plays only while a structural edit crossfades, then
@@ -97,6 +125,12 @@ struct Transition {
     node_map: Vec<u32>,
 }
 
+impl Transition {
+    fn map(&self, node: u32) -> u32 {
+        self.node_map.get(node as usize).copied().unwrap_or(u32::MAX)
+    }
+}
+
 /// A plan made runnable: processors built, buffers preallocated.
 pub struct Schedule {
     block: usize,
@@ -105,6 +139,10 @@ pub struct Schedule {
     /// the adopted ones), by plan node index.
     taps: Vec<(usize, Arc<Tap>)>,
     adoption: Adoption,
+    /// For each node of the schedule this one replaces (in the numbering
+    /// parameter commands used before it), its index in this schedule's
+    /// numbering, or `u32::MAX`: how timed changes still waiting move over.
+    renumber: Vec<u32>,
     transition: Option<Transition>,
     pool: Vec<f32>,
     steps: Vec<ExecStep>,
@@ -153,13 +191,23 @@ impl Schedule {
                 processor,
                 params: param_states(n.descriptor, &n.params, plan.sample_rate),
                 gliding: 0,
+                first_event: NO_EVENT,
             });
+        }
+        for &(node, param) in &adoption.edited {
+            if let Some(state) = nodes
+                .get_mut(node as usize)
+                .and_then(|n: &mut NodeSlot| n.params.get_mut(param as usize))
+            {
+                state.edited = true;
+            }
         }
         let mut schedule = Schedule {
             block: plan.block,
             sample_rate: plan.sample_rate,
             taps,
             adoption,
+            renumber: Vec::new(),
             transition: None,
             pool: vec![0.0; plan.buffer_count * plan.block],
             steps: Vec::with_capacity(plan.steps.len()),
@@ -244,6 +292,14 @@ impl Schedule {
         });
     }
 
+    /// Timed parameter changes still waiting when this schedule is swapped
+    /// in were sent for node `i` of the schedule it replaces; they move to
+    /// node `renumber[i]` here (`u32::MAX`: dropped, the node is gone).
+    /// Without a map, waiting changes are dropped at the swap.
+    pub fn renumber(&mut self, renumber: Vec<u32>) {
+        self.renumber = renumber;
+    }
+
     /// Take over processors, parameter states and feedback stores from
     /// `old` as planned on the control side (audio thread; swaps boxes and
     /// copies a few buffers, never allocates). `old` receives the
@@ -259,12 +315,13 @@ impl Schedule {
             std::mem::swap(&mut new.processor, &mut prev.processor);
             new.gliding = 0;
             for (state, before) in new.params.iter_mut().zip(&prev.params) {
-                let target = state.target;
+                let (target, edited) = (state.target, state.edited);
                 *state = *before;
+                state.edited = false;
                 if before.chunks_left > 0 {
                     new.gliding += 1;
                 }
-                if before.target != target {
+                if edited && before.target != target {
                     state.glide_to(target, new.processor.as_mut(), &mut new.gliding);
                 }
             }
@@ -304,6 +361,13 @@ impl Schedule {
 
     /// Run one block (audio thread).
     pub fn process(&mut self) {
+        self.run(&[], 0);
+    }
+
+    /// Run one block that starts at sample time `start`, applying the timed
+    /// parameter changes `due` (linked to their nodes by `link`) at their
+    /// samples.
+    fn run(&mut self, due: &[Timed], start: u64) {
         let _denormals = crate::denormal::FlushToZero::new();
         let block = self.block;
         for i in 0..self.steps.len() {
@@ -313,7 +377,7 @@ impl Schedule {
                     inputs,
                     outputs,
                     modulations,
-                } => self.run_node(node as usize, inputs, outputs, modulations),
+                } => self.run_node(node as usize, inputs, outputs, modulations, due, start),
                 ExecStep::Sum { inputs, output } => {
                     let (pool, ids) = (&mut self.pool, &self.buffer_ids);
                     let out = output as usize * block;
@@ -345,14 +409,45 @@ impl Schedule {
         }
     }
 
-    fn run_node(&mut self, node: usize, inputs: (u32, u32), outputs: (u32, u32), mods: (u32, u32)) {
+    /// Chain this block's due changes to their nodes (`NodeSlot::first_event`),
+    /// in time order; changes for nodes this schedule lacks are skipped.
+    fn link(&mut self, due: &mut [Timed]) {
+        for i in (0..due.len()).rev() {
+            let node = match &self.transition {
+                Some(t) => t.map(due[i].node),
+                None => due[i].node,
+            };
+            due[i].next = NO_EVENT;
+            if let Some(slot) = self.nodes.get_mut(node as usize) {
+                due[i].next = slot.first_event;
+                slot.first_event = i as u32;
+            }
+        }
+    }
+
+    /// Undo `link` once the block has run.
+    fn unlink(&mut self) {
+        for slot in &mut self.nodes {
+            slot.first_event = NO_EVENT;
+        }
+    }
+
+    fn run_node(
+        &mut self,
+        node: usize,
+        inputs: (u32, u32),
+        outputs: (u32, u32),
+        mods: (u32, u32),
+        due: &[Timed],
+        start: u64,
+    ) {
         let block = self.block;
         let slot = &mut self.nodes[node];
         let ports_in = &self.ports[inputs.0 as usize..inputs.1 as usize];
         let ports_out = &self.ports[outputs.0 as usize..outputs.1 as usize];
         let mods = &self.modulations[mods.0 as usize..mods.1 as usize];
         let pool = self.pool.as_mut_ptr();
-        if slot.gliding == 0 && mods.is_empty() {
+        if slot.gliding == 0 && mods.is_empty() && slot.first_event == NO_EVENT {
             // SAFETY: the plan's buffer ids are below `buffer_count`, the pool
             // holds `buffer_count * block` samples, and the compiler gives
             // each output its own buffer, distinct from every input.
@@ -361,42 +456,66 @@ impl Schedule {
             slot.processor.process(&mut io);
             return;
         }
+        // The block runs in pieces: control chunks of `CONTROL_CHUNK` frames
+        // (where glides step and driving signals are sampled), further split
+        // wherever a timed change starts.
+        let mut event = slot.first_event;
+        let event_offset = |e: u32| {
+            due.get(e as usize)
+                .map_or(block, |t| t.at.saturating_sub(start) as usize)
+        };
         let mut offset = 0;
+        let mut chunk = 0;
         while offset < block {
-            let frames = CONTROL_CHUNK.min(block - offset);
-            for &(param, buffer) in mods {
-                // SAFETY: as above; this buffer is an input of the step.
-                let driven = unsafe { *pool.add(buffer as usize * block + offset) };
-                let state = &mut slot.params[param as usize];
-                let value = if driven.is_finite() {
-                    driven.clamp(state.min, state.max)
-                } else {
-                    state.value
-                };
-                if value != state.value {
-                    state.value = value;
-                    slot.processor.set_param(param as usize, value);
-                }
-            }
-            if slot.gliding > 0 {
-                for (index, state) in slot.params.iter_mut().enumerate() {
-                    if state.chunks_left > 0 {
-                        state.chunks_left -= 1;
-                        state.value = if state.chunks_left == 0 {
-                            slot.gliding -= 1;
-                            state.target
-                        } else {
-                            state.value + state.step
-                        };
-                        slot.processor.set_param(index, state.value);
+            while event != NO_EVENT && event_offset(event) <= offset {
+                let change = due[event as usize];
+                if let Some(state) = slot.params.get_mut(change.param as usize) {
+                    state.set(change.value, slot.processor.as_mut(), &mut slot.gliding);
+                    // Inside a chunk, a glide takes its first step where it
+                    // starts; on a chunk's first frame the chunk does it.
+                    if offset != chunk {
+                        state.advance(slot.processor.as_mut(), &mut slot.gliding);
                     }
                 }
+                event = change.next;
             }
-            // SAFETY: as above, with `offset + frames <= block`.
-            let mut io =
-                unsafe { ProcessIo::new(pool, block, offset, frames, ports_in, ports_out, &self.buffer_ids) };
+            if offset == chunk {
+                for &(param, buffer) in mods {
+                    // SAFETY: as above; this buffer is an input of the step.
+                    let driven = unsafe { *pool.add(buffer as usize * block + offset) };
+                    let state = &mut slot.params[param as usize];
+                    let value = if driven.is_finite() {
+                        driven.clamp(state.min, state.max)
+                    } else {
+                        state.value
+                    };
+                    if value != state.value {
+                        state.value = value;
+                        slot.processor.set_param(param as usize, value);
+                    }
+                }
+                if slot.gliding > 0 {
+                    for state in &mut slot.params {
+                        state.advance(slot.processor.as_mut(), &mut slot.gliding);
+                    }
+                }
+                chunk += CONTROL_CHUNK;
+            }
+            let end = chunk.min(block).min(event_offset(event));
+            // SAFETY: as above, with `offset < end <= block`.
+            let mut io = unsafe {
+                ProcessIo::new(
+                    pool,
+                    block,
+                    offset,
+                    end - offset,
+                    ports_in,
+                    ports_out,
+                    &self.buffer_ids,
+                )
+            };
             slot.processor.process(&mut io);
-            offset += frames;
+            offset = end;
         }
     }
 
@@ -405,23 +524,42 @@ impl Schedule {
     /// once any crossfade is over.
     fn set_param(&mut self, node: usize, param: usize, value: f32) {
         let node = match &self.transition {
-            Some(t) => t.node_map.get(node).map_or(usize::MAX, |&i| i as usize),
+            Some(t) => t.map(node as u32) as usize,
             None => node,
         };
         let Some(slot) = self.nodes.get_mut(node) else {
             return;
         };
-        let Some(state) = slot.params.get_mut(param) else {
-            return;
-        };
-        if value.is_finite() {
-            let target = value.clamp(state.min, state.max);
-            state.glide_to(target, slot.processor.as_mut(), &mut slot.gliding);
+        if let Some(state) = slot.params.get_mut(param) {
+            state.set(value, slot.processor.as_mut(), &mut slot.gliding);
         }
     }
 }
 
 impl ParamState {
+    /// A command's new value: ignored unless finite, clamped to the range,
+    /// glided to.
+    fn set(&mut self, value: f32, processor: &mut dyn Processor, gliding: &mut u32) {
+        if value.is_finite() {
+            self.glide_to(value.clamp(self.min, self.max), processor, gliding);
+        }
+    }
+
+    /// One control chunk of a glide, if this parameter is gliding.
+    #[inline]
+    fn advance(&mut self, processor: &mut dyn Processor, gliding: &mut u32) {
+        if self.chunks_left > 0 {
+            self.chunks_left -= 1;
+            self.value = if self.chunks_left == 0 {
+                *gliding -= 1;
+                self.target
+            } else {
+                self.value + self.step
+            };
+            processor.set_param(self.index as usize, self.value);
+        }
+    }
+
     /// Glide from the current value to `target` (or jump, for parameters
     /// without smoothing). `gliding` counts the node's gliding parameters.
     fn glide_to(&mut self, target: f32, processor: &mut dyn Processor, gliding: &mut u32) {
@@ -454,6 +592,7 @@ fn param_states(desc: &NodeDescriptor, values: &[f32], sample_rate: f32) -> Vec<
             chunks_left: 0,
             min: spec.min as f32,
             max: spec.max as f32,
+            edited: false,
             glide_chunks: if spec.unit == Unit::Choice {
                 0
             } else {
@@ -475,8 +614,34 @@ pub enum Command {
         /// New value; clamped to the parameter's range.
         value: f32,
     },
+    /// Start parameter `param` of node `node` gliding to `value` at sample
+    /// time `at` (see [`Engine::now`]) rather than at the next block: the
+    /// node's block is split at that sample. A time already past applies at
+    /// the start of the next block. The glide is the parameter's usual one
+    /// (a jump for parameters without smoothing), beginning on that sample.
+    SetParamAt {
+        /// Node index in the current schedule's plan.
+        node: u32,
+        /// Parameter index in the node's descriptor.
+        param: u32,
+        /// New value; clamped to the parameter's range.
+        value: f32,
+        /// Sample time (frames since the runtime started) of the first
+        /// frame that hears the change.
+        at: u64,
+    },
     /// Replace the running schedule between two blocks.
     Swap(Box<Schedule>),
+}
+
+/// What the audio thread tells every control-side handle: atomics only.
+#[derive(Debug, Default)]
+struct Clock {
+    /// Sample time of the first frame of the next block to be computed.
+    now: AtomicU64,
+    /// Timed changes applied before their time because the waiting list
+    /// was full.
+    early: AtomicU64,
 }
 
 /// The audio-thread half: owns the live schedule and runs it.
@@ -490,12 +655,19 @@ pub struct Runtime {
     output: [Box<[f32]>; 2],
     /// Frames of the current block already handed to the host.
     consumed: usize,
+    /// Sample time of the next block's first frame.
+    frame: u64,
+    /// Timed changes waiting for a later block, in time order (equal times
+    /// in the order sent). Never grows past `PENDING_CAPACITY`.
+    pending: Vec<Timed>,
+    clock: Arc<Clock>,
 }
 
 /// The control-thread half: sends commands, receives garbage.
 pub struct Engine {
     commands: rtrb::Producer<Command>,
     garbage: rtrb::Consumer<Box<Schedule>>,
+    clock: Arc<Clock>,
 }
 
 /// Why a command could not be sent.
@@ -510,6 +682,20 @@ impl Engine {
     /// Queue a command.
     pub fn send(&mut self, command: Command) -> Result<(), SendError> {
         self.commands.push(command).map_err(|_| SendError::Full)
+    }
+
+    /// Sample time of the first frame the runtime has not computed yet: the
+    /// earliest `at` a [`Command::SetParamAt`] sent now can still meet
+    /// (sooner if the audio thread is behind, as commands wait in the ring).
+    pub fn now(&self) -> u64 {
+        self.clock.now.load(Ordering::Acquire)
+    }
+
+    /// Timed changes applied before their time because more than
+    /// [`PENDING_CAPACITY`] were waiting (the earliest waiting one goes
+    /// first: every change still lands, in time order).
+    pub fn early_changes(&self) -> u64 {
+        self.clock.early.load(Ordering::Relaxed)
     }
 
     /// Drop schedules the audio thread has finished with; returns how many.
@@ -530,10 +716,12 @@ pub fn engine(schedule: Schedule) -> (Engine, Runtime) {
     let consumed = schedule.block;
     let safety = Safety::new(schedule.sample_rate);
     let output = [0, 1].map(|_| vec![0.0; schedule.block].into_boxed_slice());
+    let clock = Arc::new(Clock::default());
     (
         Engine {
             commands: cmd_tx,
             garbage: garbage_rx,
+            clock: clock.clone(),
         },
         Runtime {
             schedule: Box::new(schedule),
@@ -542,6 +730,9 @@ pub fn engine(schedule: Schedule) -> (Engine, Runtime) {
             safety,
             output,
             consumed,
+            frame: 0,
+            pending: Vec::with_capacity(PENDING_CAPACITY),
+            clock,
         },
     )
 }
@@ -581,17 +772,74 @@ impl Runtime {
             self.finish_transition();
         }
         self.drain_commands();
-        self.schedule.process();
+        let start = self.frame;
+        let end = start + self.schedule.block as u64;
+        let due = self.pending.partition_point(|t| t.at < end);
+        if due == 0 {
+            self.schedule.process();
+        } else {
+            self.schedule.link(&mut self.pending[..due]);
+            self.schedule.run(&self.pending[..due], start);
+            self.schedule.unlink();
+            // Shifts the rest down in place: no allocation.
+            self.pending.drain(..due);
+        }
         if let Some(t) = &mut self.schedule.transition {
             t.blocks_left = t.blocks_left.saturating_sub(1);
         }
+        self.frame = end;
+        self.clock.now.store(end, Ordering::Release);
         let [left, right] = &mut self.output;
         self.safety.process(self.schedule.master(), [left, right]);
     }
 
+    /// Sample time of the next block's first frame.
+    pub fn now(&self) -> u64 {
+        self.frame
+    }
+
+    /// Queue a change for a later block, keeping `pending` in time order.
+    /// When it is full the earliest change is applied now, early but in
+    /// order, to make room (counted).
+    fn defer(&mut self, change: Timed) {
+        if self.pending.len() == self.pending.capacity() {
+            let first = self.pending.first().copied().filter(|p| p.at <= change.at);
+            let early = match first {
+                Some(p) => {
+                    self.pending.remove(0);
+                    p
+                }
+                None => change,
+            };
+            self.clock.early.fetch_add(1, Ordering::Relaxed);
+            self.schedule
+                .set_param(early.node as usize, early.param as usize, early.value);
+            if first.is_none() {
+                return;
+            }
+        }
+        let at = self.pending.partition_point(|p| p.at <= change.at);
+        self.pending.insert(at, change);
+    }
+
     /// Swap in `new`, handing it the state it adopts from the running
-    /// schedule. The caller has checked that the garbage ring has room.
-    fn install(&mut self, mut new: Box<Schedule>) {
+    /// schedule, and the timed changes still waiting, renumbered. The caller
+    /// has checked that the garbage ring has room.
+    fn install(&mut self, new: Box<Schedule>) {
+        let renumber = &new.renumber;
+        self.pending.retain_mut(|p| match renumber.get(p.node as usize) {
+            Some(&node) if node != u32::MAX => {
+                p.node = node;
+                true
+            }
+            _ => false,
+        });
+        self.hand_over(new);
+    }
+
+    /// Swap in `new`, handing it the state it adopts from the running
+    /// schedule (the caller has checked that the garbage ring has room).
+    fn hand_over(&mut self, mut new: Box<Schedule>) {
         new.adopt_from(&mut self.schedule);
         let old = std::mem::replace(&mut self.schedule, new);
         // Cannot fail: callers check `garbage.slots()` first. Were it to,
@@ -608,8 +856,9 @@ impl Runtime {
         if self.garbage.slots() == 0 {
             return;
         }
+        // Waiting changes are already numbered for `then`.
         if let Some(then) = self.schedule.transition.as_mut().and_then(|t| t.then.take()) {
-            self.install(then);
+            self.hand_over(then);
         }
     }
 
@@ -629,6 +878,24 @@ impl Runtime {
                 Command::SetParam { node, param, value } => {
                     self.schedule.set_param(node as usize, param as usize, value)
                 }
+                Command::SetParamAt {
+                    at,
+                    node,
+                    param,
+                    value,
+                } if at <= self.frame => self.schedule.set_param(node as usize, param as usize, value),
+                Command::SetParamAt {
+                    at,
+                    node,
+                    param,
+                    value,
+                } => self.defer(Timed {
+                    at,
+                    node,
+                    param,
+                    value,
+                    next: NO_EVENT,
+                }),
                 Command::Swap(new) => self.install(new),
             }
         }

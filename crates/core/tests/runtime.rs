@@ -6,8 +6,11 @@
 mod common;
 
 use common::{patch, plan};
-use patchbay_core::runtime::CONTROL_CHUNK;
-use patchbay_core::{Command, Node, Patch, Runtime, Schedule, engine};
+use patchbay_core::runtime::{CONTROL_CHUNK, PENDING_CAPACITY};
+use patchbay_core::{
+    Command, Node, NodeDescriptor, ParamSpec, Patch, Plan, PortSpec, ProcessIo, Processor, Runtime, Schedule,
+    compile, engine, no_latency,
+};
 
 const BLOCK: usize = 64;
 
@@ -248,5 +251,182 @@ fn any_host_buffer_size_hears_the_same_blocks() {
                 "host {host}, frame {t}, mono"
             );
         }
+    }
+}
+
+/// `in * level`, with a `level` that is never smoothed: a timed change to
+/// it is a step on its exact sample.
+static STEP_GAIN: NodeDescriptor = NodeDescriptor {
+    kind: "step_gain",
+    category: "test",
+    summary: "Multiplies by `level`, unsmoothed.",
+    inputs: &[PortSpec::audio("in", "signal").follows()],
+    outputs: &[PortSpec::audio("out", "in * level").follows()],
+    params: &[ParamSpec::new("level", -2.0, 2.0, 1.0).smoothing(0.0)],
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |ctx| Box::new(StepGain(ctx.param(0))),
+};
+
+struct StepGain(f32);
+
+impl Processor for StepGain {
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let x = io.input(0, 0);
+        for (y, x) in io.output(0, 0).iter_mut().zip(x) {
+            *y = x * self.0;
+        }
+    }
+    fn set_param(&mut self, _: usize, value: f32) {
+        self.0 = value;
+    }
+}
+
+/// `src(noise) -> <kind> -> out` compiled at `block`, and the node's index.
+fn noise_through(kind: &str, block: usize) -> (Plan, usize) {
+    let mut registry = common::registry();
+    registry.add(&STEP_GAIN);
+    let p = patch(
+        vec![
+            Node::new("src", "src").with("seed", 7.0),
+            Node::new("g", kind),
+            Node::new("out", "output"),
+        ],
+        &[("src.out", "g.in"), ("g.out", "out.in")],
+    );
+    let plan = compile(&p, &registry, &common::opts(block)).unwrap();
+    let g = plan.node_index("g").unwrap();
+    (plan, g)
+}
+
+fn set_at(node: usize, param: usize, value: f32, at: u64) -> Command {
+    Command::SetParamAt {
+        node: node as u32,
+        param: param as u32,
+        value,
+        at,
+    }
+}
+
+#[test]
+fn timed_steps_land_on_their_exact_samples_inside_blocks() {
+    let (plan, g) = noise_through("step_gain", BLOCK);
+    let (mut engine, mut runtime) = engine(Schedule::new(&plan));
+    // Two changes inside one block (frames 36 and 37 of block 1), one on a
+    // block's last frame, one on a block's first.
+    let changes = [(100, -0.5), (101, 0.25), (191, 2.0), (256, -1.0)];
+    for (at, level) in changes {
+        engine.send(set_at(g, 0, level, at)).unwrap();
+    }
+    let out = left(&mut runtime, 6);
+    let noise = common::nodes::noise(7, 0, out.len());
+    let mut level = 1.0;
+    for (t, (&y, &x)) in out.iter().zip(&noise).enumerate() {
+        if let Some(&(_, to)) = changes.iter().find(|c| c.0 == t as u64) {
+            level = to;
+        }
+        assert_eq!(y.to_bits(), (x * level).to_bits(), "frame {t}");
+    }
+}
+
+#[test]
+fn a_timed_glide_equals_the_same_glide_sent_at_a_block_boundary() {
+    // At 64-frame blocks the changes land inside blocks (frames 16 and 32
+    // of their blocks); at 16-frame blocks the same changes, untimed, are
+    // sent before the blocks that start there. Control chunks line up in
+    // both, so the renders must agree bit for bit.
+    let changes = [(80, 0.25), (288, -1.5), (1040, 2.0)];
+    let (plan, g) = noise_through("gain", BLOCK);
+    let (mut timed_control, mut runtime) = engine(Schedule::new(&plan));
+    for (at, gain) in changes {
+        timed_control.send(set_at(g, 0, gain, at)).unwrap();
+    }
+    let timed = left(&mut runtime, 40);
+
+    let (plan, g) = noise_through("gain", CONTROL_CHUNK);
+    let (mut control, mut runtime) = engine(Schedule::new(&plan));
+    let mut baked = Vec::new();
+    while baked.len() < timed.len() {
+        for &(_, gain) in changes.iter().filter(|c| c.0 == baked.len() as u64) {
+            control.send(set(g, 0, gain)).unwrap();
+        }
+        baked.extend(left(&mut runtime, 1));
+    }
+    let noise = common::nodes::noise(7, 0, 81);
+    assert_eq!(timed[..80], noise[..80], "nothing changes before frame 80");
+    assert_ne!(timed[80], noise[80], "the glide starts on frame 80");
+    for (t, (a, b)) in timed.iter().zip(&baked).enumerate() {
+        assert_eq!(a.to_bits(), b.to_bits(), "frame {t}");
+    }
+}
+
+#[test]
+fn a_glide_starting_inside_a_control_chunk_steps_on_its_first_sample() {
+    let (plan, g) = noise_through("gain", BLOCK);
+    let (mut engine, mut runtime) = engine(Schedule::new(&plan));
+    engine.send(set_at(g, 0, 0.0, 100)).unwrap();
+    let out = left(&mut runtime, 3);
+    let noise = common::nodes::noise(7, 0, out.len());
+    let gain: Vec<f32> = out.iter().zip(&noise).map(|(y, x)| y / x).collect();
+    assert!(
+        gain[..100].iter().all(|&g| g == 1.0),
+        "unchanged before frame 100"
+    );
+    // 20 ms of smoothing at 48 kHz: 60 steps, the first on frame 100 itself,
+    // the next ones on the block's own control chunks (112, 128, ...).
+    let step = 1.0 / 60.0;
+    for (t, expected) in [
+        (100, 1.0 - step),
+        (111, 1.0 - step),
+        (112, 1.0 - 2.0 * step),
+        (128, 1.0 - 3.0 * step),
+    ] {
+        assert!(
+            (gain[t] - expected).abs() < 1e-5,
+            "frame {t}: gain {} instead of {expected}",
+            gain[t]
+        );
+    }
+    assert_eq!(gain[111], gain[100]);
+    assert_ne!(gain[112], gain[111]);
+}
+
+#[test]
+fn a_timed_change_already_past_applies_at_the_next_block() {
+    let (plan, g) = noise_through("step_gain", BLOCK);
+    let (mut engine, mut runtime) = engine(Schedule::new(&plan));
+    left(&mut runtime, 3);
+    assert_eq!(engine.now(), 3 * BLOCK as u64);
+    engine.send(set_at(g, 0, 0.5, 10)).unwrap();
+    let out = left(&mut runtime, 1);
+    let noise = common::nodes::noise(7, 0, 4 * BLOCK);
+    for (t, (&y, &x)) in out.iter().zip(&noise[3 * BLOCK..]).enumerate() {
+        assert_eq!(y.to_bits(), (x * 0.5).to_bits(), "frame {t} of the block");
+    }
+}
+
+#[test]
+fn a_full_waiting_list_applies_its_earliest_change_early_and_loses_none() {
+    let (plan, g) = noise_through("step_gain", BLOCK);
+    let (mut engine, mut runtime) = engine(Schedule::new(&plan));
+    let level = |i: usize| (i % 7) as f32 * 0.25 - 0.75;
+    let first = 1000;
+    let count = PENDING_CAPACITY + 1;
+    for i in 0..count {
+        engine.send(set_at(g, 0, level(i), (first + i) as u64)).unwrap();
+    }
+    let out = left(&mut runtime, (first + count) / BLOCK + 2);
+    assert_eq!(engine.early_changes(), 1, "one change could not wait");
+    // The last one sent found the list full: the earliest waiting change
+    // (frame 1000) went at once, and still holds when its frame comes.
+    let noise = common::nodes::noise(7, 0, out.len());
+    assert_eq!(
+        out[0].to_bits(),
+        (noise[0] * level(0)).to_bits(),
+        "applied at the first block"
+    );
+    for i in 0..count {
+        let t = first + i;
+        assert_eq!(out[t].to_bits(), (noise[t] * level(i)).to_bits(), "frame {t}");
     }
 }

@@ -95,7 +95,12 @@ pub fn compile(patch: &Patch, registry: &Registry, opts: &CompileOptions) -> Res
         .collect();
     let mut links = resolve_edges(patch, &descs, &index)?;
     let order = order_nodes(patch, &descs, &mut links)?;
-    let widths = resolve_channels(patch, &descs, &links, &order)?;
+    let least: Vec<usize> = descs
+        .iter()
+        .zip(&params)
+        .map(|(d, p)| least_width(d, p))
+        .collect();
+    let widths = resolve_channels(patch, &descs, &links, &order, &least)?;
 
     let n = patch.nodes.len();
     let mut fed_back = vec![false; n];
@@ -104,11 +109,14 @@ pub fn compile(patch: &Patch, registry: &Registry, opts: &CompileOptions) -> Res
     }
     let mut nodes: Vec<PlanNode> = Vec::with_capacity(n);
     for i in 0..n {
+        let settings = descs[i].resolve_settings(&patch.nodes[i].settings);
         let ctx = NodeContext {
+            id: &patch.nodes[i].id,
             sample_rate: opts.sample_rate,
             max_block: opts.block,
             channels: widths.follows[i],
             params: &params[i],
+            settings: &settings,
             feedback_delay: 0,
         };
         nodes.push(PlanNode {
@@ -118,6 +126,7 @@ pub fn compile(patch: &Patch, registry: &Registry, opts: &CompileOptions) -> Res
             latency: (descs[i].latency)(&ctx),
             feedback_delay: if fed_back[i] { opts.block } else { 0 },
             params: params[i].clone(),
+            settings,
         });
     }
 
@@ -181,6 +190,31 @@ fn resolve_nodes(
                     param: name.clone(),
                     value,
                     choices: spec.choices.join(", "),
+                });
+            }
+        }
+        for (name, value) in &node.settings {
+            let Some((_, spec)) = desc.setting(name) else {
+                let known: Vec<&str> = desc.settings.iter().map(|s| s.name).collect();
+                return Err(ValidationError::UnknownSetting {
+                    node: node.id.clone(),
+                    kind: node.kind.clone(),
+                    setting: name.clone(),
+                    suggestion: closest(name, known.iter().copied()).map(str::to_string),
+                    known: if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    },
+                });
+            };
+            if let Err(reason) = spec.check(value) {
+                return Err(ValidationError::BadSetting {
+                    node: node.id.clone(),
+                    setting: name.clone(),
+                    value: value.clone(),
+                    holds: spec.kind.describe(),
+                    reason,
                 });
             }
         }
@@ -365,11 +399,20 @@ impl Widths {
     }
 }
 
+/// The width a node's follows ports have with nothing wider arriving: 1, or
+/// its channel-count parameter.
+fn least_width(desc: &NodeDescriptor, params: &[f32]) -> usize {
+    desc.channels_param
+        .and_then(|name| desc.param(name))
+        .map_or(1, |(i, _)| (params[i].round() as usize).clamp(1, MAX_CHANNELS))
+}
+
 fn resolve_channels(
     patch: &Patch,
     descs: &[&'static NodeDescriptor],
     links: &[Link],
     order: &[usize],
+    least: &[usize],
 ) -> Result<Widths, ValidationError> {
     let n = patch.nodes.len();
     let mut incoming: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -377,15 +420,16 @@ fn resolve_channels(
         incoming[l.dst].push(i);
     }
     let mut widths = Widths {
-        follows: vec![1; n],
+        follows: least.to_vec(),
         outputs: descs
             .iter()
-            .map(|d| {
+            .zip(least)
+            .map(|(d, &least)| {
                 d.outputs
                     .iter()
                     .map(|p| match p.channels {
                         Channels::Fixed(k) => k as usize,
-                        Channels::Follows => 1,
+                        Channels::Follows => least,
                     })
                     .collect()
             })
@@ -396,7 +440,7 @@ fn resolve_channels(
     for _ in 0..=MAX_CHANNELS {
         let mut changed = false;
         for &v in order {
-            let mut follows = 1;
+            let mut follows = least[v];
             for &li in &incoming[v] {
                 let l = links[li];
                 if let Target::Input(p) = l.target

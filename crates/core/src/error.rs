@@ -121,6 +121,34 @@ pub enum ValidationError {
         /// The choices, listed.
         choices: String,
     },
+    /// The kind has no such setting.
+    #[error("node `{node}` ({kind}): unknown setting `{setting}`{hint}; it has {known}", hint = did_you_mean(suggestion))]
+    UnknownSetting {
+        /// Node id.
+        node: String,
+        /// Node kind.
+        kind: String,
+        /// The setting given.
+        setting: String,
+        /// A close known setting.
+        suggestion: Option<String>,
+        /// The settings the kind has, listed.
+        known: String,
+    },
+    /// A setting value its kind does not accept.
+    #[error("node `{node}`: setting `{setting}` = {value:?} is not a valid {holds}: {reason}")]
+    BadSetting {
+        /// Node id.
+        node: String,
+        /// Setting name.
+        setting: String,
+        /// The value given.
+        value: String,
+        /// What the setting holds ("name", "folder", ...).
+        holds: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
     /// An edge names a node that does not exist.
     #[error("edge {from} -> {to}: there is no node `{missing}`")]
     MissingNode {
@@ -247,6 +275,16 @@ impl ValidationError {
             | UnknownParam { node, .. }
             | ParamOutOfRange { node, .. }
             | ParamNotChoice { node, .. } => node_line(node),
+            UnknownSetting { node, setting, .. } | BadSetting { node, setting, .. } => {
+                // The setting's own line: the first mention after the node's id.
+                let start = text
+                    .find(&format!("\"id\": \"{node}\""))
+                    .or_else(|| text.find(&format!("\"{node}\"")));
+                match start.and_then(|at| Some(at + text[at..].find(&format!("\"{setting}\""))?)) {
+                    Some(at) => Some(line_at(text, at)),
+                    None => node_line(node),
+                }
+            }
             MissingNode { from, to, .. }
             | UnknownPort { from, to, .. }
             | ChannelMismatch { from, to, .. } => edge_line(text, from, to, 0),

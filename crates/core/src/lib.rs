@@ -7,6 +7,7 @@
 
 pub mod compile;
 pub mod denormal;
+pub mod disk;
 pub mod error;
 pub mod live;
 pub mod patch;
@@ -18,13 +19,15 @@ pub mod safety;
 pub mod telemetry;
 
 pub use compile::{CompileOptions, DEFAULT_BLOCK, compile, validate};
+pub use disk::DiskJob;
 pub use error::{LoadError, LoadErrorKind, ValidationError};
 pub use live::{Applied, LiveEngine, LiveError};
 pub use patch::{Edge, Node, Patch, PortRef, load_patch, load_patch_str};
 pub use plan::{BufferId, FeedbackStore, Plan, PlanNode, SILENCE, Step};
 pub use processor::{NodeContext, ProcessIo, Processor};
 pub use registry::{
-    Channels, Curve, NodeDescriptor, ParamSpec, PortKind, PortSpec, Registry, Unit, no_latency,
+    Channels, Curve, NodeDescriptor, ParamSpec, PortKind, PortSpec, Registry, SettingKind, SettingSpec, Unit,
+    no_latency,
 };
 pub use runtime::{Adoption, Command, Engine, Runtime, Schedule, engine};
 pub use safety::{DEFAULT_CEILING_DB, Safety};

@@ -18,6 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::compile::{CompileOptions, compile};
+use crate::disk::DiskJob;
 use crate::error::ValidationError;
 use crate::patch::{Edge, Node, Patch, PortRef};
 use crate::plan::Plan;
@@ -44,6 +45,8 @@ static CROSSFADE: NodeDescriptor = NodeDescriptor {
     ],
     outputs: &[PortSpec::audio("out", "The crossfade.").follows()],
     params: &[ParamSpec::new("samples", 1.0, 1e7, 480.0).smoothing(0.0)],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -141,6 +144,8 @@ pub struct LiveEngine {
     engine: Engine,
     /// Readings of the running patch's analysis nodes, by node id.
     taps: HashMap<String, Arc<Tap>>,
+    /// Disk work of processors built and not yet taken by the host.
+    disk_jobs: Vec<(String, DiskJob)>,
     registry: Registry,
     options: CompileOptions,
     patch: Patch,
@@ -156,14 +161,16 @@ impl LiveEngine {
         options: CompileOptions,
     ) -> Result<(LiveEngine, Runtime), ValidationError> {
         let plan = compile(&patch, registry, &options)?;
-        let schedule = Schedule::new(&plan);
+        let mut schedule = Schedule::new(&plan);
         let taps = taps_by_id(&schedule, &plan);
+        let disk_jobs = disk_jobs_by_id(&mut schedule, &plan);
         let (engine, runtime) = engine(schedule);
         let mut registry = registry.clone();
         registry.add(&CROSSFADE);
         let live = LiveEngine {
             engine,
             taps,
+            disk_jobs,
             registry,
             options,
             patch,
@@ -187,6 +194,14 @@ impl LiveEngine {
     /// an analysis node.
     pub fn tap(&self, id: &str) -> Option<&Arc<Tap>> {
         self.taps.get(id)
+    }
+
+    /// The disk work (recorders, file players) of the nodes built since
+    /// the last call, by node id: the host runs each job (see
+    /// [`crate::disk`]). Call after `start` and after every `apply`; nodes
+    /// kept across an edit keep their running job.
+    pub fn take_disk_jobs(&mut self) -> Vec<(String, DiskJob)> {
+        std::mem::take(&mut self.disk_jobs)
     }
 
     /// Drop schedules the audio thread has finished with.
@@ -274,7 +289,7 @@ impl LiveEngine {
         let plan = compile(&new, &self.registry, &self.options)?;
         // A parameter that sets a node's latency (a limiter's lookahead)
         // changes the plan's alignment delays: that takes a rebuild.
-        if same_structure(&self.patch, &new) && same_latencies(&self.plan, &plan) {
+        if same_structure(&self.patch, &new) && same_shapes(&self.plan, &plan) {
             let mut sent = 0;
             for (i, (before, after)) in self.plan.nodes.iter().zip(&plan.nodes).enumerate() {
                 for (p, (&a, &b)) in before.params.iter().zip(&after.params).enumerate() {
@@ -300,12 +315,23 @@ impl LiveEngine {
         let direct = adoption(&plan, &self.plan, &|id| Some(id.to_string()));
         let kept = direct.nodes.len();
         let built = plan.nodes.len() - kept;
-        let (mut schedule, crossfades, built_taps) = match self.crossfade_schedule(&new, &plan) {
+        let Handover {
+            mut schedule,
+            crossfades,
+            taps: built_taps,
+            disk_jobs,
+        } = match self.crossfade_schedule(&new, &plan) {
             Some(fade) => fade,
             None => {
-                let schedule = Schedule::adopting(&plan, direct);
+                let mut schedule = Schedule::adopting(&plan, direct);
                 let taps = taps_by_id(&schedule, &plan);
-                (schedule, 0, taps)
+                let disk_jobs = disk_jobs_by_id(&mut schedule, &plan);
+                Handover {
+                    schedule,
+                    crossfades: 0,
+                    taps,
+                    disk_jobs,
+                }
             }
         };
         // Timed changes still waiting carry over to nodes of the same id and
@@ -327,6 +353,7 @@ impl LiveEngine {
                 .collect(),
         );
         self.engine.send(Command::Swap(Box::new(schedule)))?;
+        self.disk_jobs.extend(disk_jobs);
         // A processor publishes through the tap it was built with: the one
         // of the schedule that built it, else the running one it came from.
         let mut taps = HashMap::new();
@@ -349,11 +376,7 @@ impl LiveEngine {
     /// (whose plan is `plan`), and how many crossfades it holds; `None` when
     /// nothing needs fading or the union does not compile (say, old and new
     /// edges together would form a loop), in which case the swap is direct.
-    fn crossfade_schedule(
-        &self,
-        new: &Patch,
-        plan: &Plan,
-    ) -> Option<(Schedule, usize, HashMap<String, Arc<Tap>>)> {
+    fn crossfade_schedule(&self, new: &Patch, plan: &Plan) -> Option<Handover> {
         let fade_blocks = (CROSSFADE_SECONDS * self.options.sample_rate as f64 / self.options.block as f64)
             .ceil()
             .max(1.0) as u32;
@@ -370,11 +393,18 @@ impl LiveEngine {
             .iter()
             .map(|n| union_plan.node_index(&n.id).map_or(u32::MAX, |i| i as u32))
             .collect();
-        let last = Schedule::adopting(plan, from_fade);
+        let mut last = Schedule::adopting(plan, from_fade);
         let mut taps = taps_by_id(&fade, &union_plan);
         taps.extend(taps_by_id(&last, plan));
+        let mut jobs = disk_jobs_by_id(&mut fade, &union_plan);
+        jobs.extend(disk_jobs_by_id(&mut last, plan));
         fade.then(last, fade_blocks, node_map);
-        Some((fade, crossfades, taps))
+        Some(Handover {
+            schedule: fade,
+            crossfades,
+            taps,
+            disk_jobs: jobs,
+        })
     }
 }
 
@@ -387,27 +417,51 @@ fn taps_by_id(schedule: &Schedule, plan: &Plan) -> HashMap<String, Arc<Tap>> {
         .collect()
 }
 
+/// What a structural edit sends: the schedule to swap in, how many inputs
+/// it crossfades, and the taps and disk jobs of the processors it built.
+struct Handover {
+    schedule: Schedule,
+    crossfades: usize,
+    taps: HashMap<String, Arc<Tap>>,
+    disk_jobs: Vec<(String, DiskJob)>,
+}
+
+/// The disk jobs of the processors `schedule` built, by node id.
+fn disk_jobs_by_id(schedule: &mut Schedule, plan: &Plan) -> Vec<(String, DiskJob)> {
+    schedule
+        .take_disk_jobs()
+        .into_iter()
+        .map(|(i, job)| (plan.nodes[i].id.clone(), job))
+        .collect()
+}
+
 /// True when two patches differ at most in parameter values and positions.
+/// Settings are fixed while a node runs: changing one rebuilds it.
 fn same_structure(a: &Patch, b: &Patch) -> bool {
     a.edges == b.edges
         && a.nodes.len() == b.nodes.len()
         && a.nodes
             .iter()
             .zip(&b.nodes)
-            .all(|(x, y)| x.id == y.id && x.kind == y.kind)
+            .all(|(x, y)| x.id == y.id && x.kind == y.kind && x.settings == y.settings)
 }
 
-/// True when every node of two plans of the same structure keeps its latency.
-fn same_latencies(a: &Plan, b: &Plan) -> bool {
-    a.nodes.iter().zip(&b.nodes).all(|(x, y)| x.latency == y.latency)
+/// True when every node of two plans of the same structure keeps its
+/// latency and channel count (parameters can set either).
+fn same_shapes(a: &Plan, b: &Plan) -> bool {
+    a.nodes
+        .iter()
+        .zip(&b.nodes)
+        .all(|(x, y)| x.latency == y.latency && x.channels == y.channels)
 }
 
 /// Which nodes and feedback stores of `new` can take over from `old`:
 /// `old_id` names, for a node id of `new`, the id it had in `old`. A node
 /// is taken over only if its processor was built for the same kind, channel
-/// count, feedback delay and latency (the compiler aligned the new plan to
-/// the new latency; a processor built for another would misalign it). Of
-/// those, the parameters whose values differ are the ones the edit changed.
+/// count, feedback delay, latency (the compiler aligned the new plan to
+/// the new latency; a processor built for another would misalign it) and
+/// settings. Of those, the parameters whose values differ are the ones the
+/// edit changed.
 fn adoption(new: &Plan, old: &Plan, old_id: &dyn Fn(&str) -> Option<String>) -> Adoption {
     let old_index: HashMap<&str, usize> = old
         .nodes
@@ -427,6 +481,7 @@ fn adoption(new: &Plan, old: &Plan, old_id: &dyn Fn(&str) -> Option<String>) -> 
             && o.channels == n.channels
             && o.feedback_delay == n.feedback_delay
             && o.latency == n.latency
+            && o.settings == n.settings
         {
             matched[i] = Some(j);
             nodes.push((i as u32, j as u32));

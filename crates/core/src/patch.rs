@@ -17,8 +17,11 @@ use crate::registry::Registry;
 
 /// The format tag every patch file carries.
 pub const FORMAT: &str = "patchbay";
-/// The newest patch file version this build reads and the one it writes.
-pub const VERSION: u32 = 1;
+/// The newest patch file version this build reads. Version 2 added node
+/// settings; a patch without any is still written as version 1, so older
+/// builds keep reading it, and one with settings tells them to upgrade
+/// instead of failing on an unknown field.
+pub const VERSION: u32 = 2;
 
 /// A graph of nodes and the edges between their ports.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -44,6 +47,14 @@ pub struct Node {
     /// Parameter values by name; a missing parameter takes its default.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, f64>,
+    /// Settings (text: folders, files, names) by name; a missing one takes
+    /// its default. Relative paths are relative to the patch file's folder.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "text_settings"
+    )]
+    pub settings: BTreeMap<String, String>,
     /// Editor position (x, y).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pos: Option<[f32; 2]>,
@@ -56,8 +67,15 @@ impl Node {
             id: id.into(),
             kind: kind.into(),
             params: BTreeMap::new(),
+            settings: BTreeMap::new(),
             pos: None,
         }
+    }
+
+    /// Builder: set one setting.
+    pub fn with_setting(mut self, setting: &str, value: impl Into<String>) -> Self {
+        self.settings.insert(setting.to_string(), value.into());
+        self
     }
 
     /// Builder: set one parameter.
@@ -65,6 +83,20 @@ impl Node {
         self.params.insert(param.to_string(), value);
         self
     }
+}
+
+/// Settings are text; a number or list where text belongs gets a message
+/// naming the setting rather than serde's "expected a string".
+fn text_settings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(name, value)| match value {
+            serde_json::Value::String(text) => Ok((name, text)),
+            other => Err(serde::de::Error::custom(format!(
+                "setting `{name}` is text: write it in quotes, not {other}"
+            ))),
+        })
+        .collect()
 }
 
 /// A connection `from` an output port `to` an input port (or a parameter,
@@ -177,9 +209,10 @@ impl Patch {
 
     /// Serialize as a pretty-printed, versioned patch file.
     pub fn to_json(&self) -> String {
+        let needs_settings = self.nodes.iter().any(|n| !n.settings.is_empty());
         let file = PatchFile {
             format: FORMAT.to_string(),
-            version: VERSION,
+            version: if needs_settings { VERSION } else { 1 },
             nodes: self.nodes.clone(),
             edges: self.edges.clone(),
         };

@@ -23,6 +23,9 @@ pub struct PlanNode {
     pub channels: usize,
     /// Parameter values in declaration order.
     pub params: Vec<f32>,
+    /// Setting values in declaration order, as written (relative paths are
+    /// resolved by the host that opens them).
+    pub settings: Vec<String>,
     /// Its own latency in samples.
     pub latency: usize,
     /// Samples by which its input arrives late (cycle breakers in a loop).

@@ -11,12 +11,15 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::disk::DiskJob;
 use crate::registry::{NodeDescriptor, PortSpec, no_latency};
 use crate::telemetry::Tap;
 
 /// What a node's `build` and `latency` functions are told.
 #[derive(Clone, Copy, Debug)]
 pub struct NodeContext<'a> {
+    /// The node's id in the patch.
+    pub id: &'a str,
     /// Samples per second.
     pub sample_rate: f32,
     /// The schedule's block size: `process` never gets more frames.
@@ -25,16 +28,24 @@ pub struct NodeContext<'a> {
     pub channels: usize,
     /// Initial parameter values, in declaration order.
     pub params: &'a [f32],
+    /// Setting values, in declaration order (relative paths as written: the
+    /// host resolves them where it opens the file).
+    pub settings: &'a [String],
     /// For cycle breakers inside a feedback loop: their input arrives this
     /// many samples late (one block), which a delay should subtract from its
     /// delay time. Zero otherwise.
     pub feedback_delay: usize,
 }
 
-impl NodeContext<'_> {
+impl<'a> NodeContext<'a> {
     /// Initial value of parameter `index`.
     pub fn param(&self, index: usize) -> f32 {
         self.params[index]
+    }
+
+    /// Value of setting `index`.
+    pub fn setting(&self, index: usize) -> &'a str {
+        &self.settings[index]
     }
 }
 
@@ -53,6 +64,14 @@ pub trait Processor: Send {
     /// Readings this processor publishes for the control side (meters,
     /// scopes). Asked once, on the control thread, right after `build`.
     fn tap(&self) -> Option<Arc<Tap>> {
+        None
+    }
+
+    /// Work this processor needs done off the audio thread (writing a
+    /// recording, reading a file): the far ends of its rings, for the host
+    /// to run on a thread it owns ([`crate::disk`]). Taken once, on the
+    /// control thread, right after `build`.
+    fn disk_job(&mut self) -> Option<DiskJob> {
         None
     }
 }
@@ -78,6 +97,8 @@ pub static OUTPUT: NodeDescriptor = NodeDescriptor {
     inputs: &[PortSpec::audio("in", "Stereo signal to play; mono is sent to both sides.").channels(2)],
     outputs: &[],
     params: &[],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |_| Box::new(Silent),

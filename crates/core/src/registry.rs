@@ -204,6 +204,94 @@ impl ParamSpec {
     }
 }
 
+/// What a setting holds. Settings are the text a node needs besides its
+/// numbers (a recorder's folder, a file player's file); they are fixed while
+/// the node runs: changing one rebuilds the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettingKind {
+    /// One line of free text.
+    Text,
+    /// A name that becomes part of a file name: letters, digits, `_`, `-`,
+    /// `.` and spaces, no folder separators.
+    Name,
+    /// A file. A relative path is relative to the folder of the patch file
+    /// (or script) that names it.
+    File,
+    /// A folder, relative like [`SettingKind::File`].
+    Folder,
+}
+
+impl SettingKind {
+    /// How the reference and error messages call it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SettingKind::Text => "text",
+            SettingKind::Name => "name",
+            SettingKind::File => "file",
+            SettingKind::Folder => "folder",
+        }
+    }
+}
+
+/// One non-numeric setting of a node kind.
+#[derive(Clone, Copy, Debug)]
+pub struct SettingSpec {
+    /// Name used in patch files (`"settings": {"folder": "takes"}`) and scripts.
+    pub name: &'static str,
+    /// What it holds.
+    pub kind: SettingKind,
+    /// Value when the patch does not give one.
+    pub default: &'static str,
+    /// One line for the node reference.
+    pub doc: &'static str,
+}
+
+/// The longest setting value accepted.
+pub const MAX_SETTING_LEN: usize = 4096;
+
+impl SettingSpec {
+    /// A setting of `kind` with a default.
+    pub const fn new(name: &'static str, kind: SettingKind, default: &'static str) -> Self {
+        SettingSpec {
+            name,
+            kind,
+            default,
+            doc: "",
+        }
+    }
+    /// Builder: documentation line.
+    pub const fn doc(mut self, doc: &'static str) -> Self {
+        self.doc = doc;
+        self
+    }
+    /// `Ok` when `value` is a legal setting, else why not.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        if value.len() > MAX_SETTING_LEN {
+            return Err(format!("longer than {MAX_SETTING_LEN} bytes"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err("contains a control character (a line break or tab)".into());
+        }
+        match self.kind {
+            SettingKind::Text => Ok(()),
+            SettingKind::Name => {
+                let legal = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ');
+                if value.trim().is_empty() || value == "." || value == ".." {
+                    Err("a name must not be empty".into())
+                } else if !value.chars().all(legal) {
+                    Err("a name may hold letters, digits, `_`, `-`, `.` and spaces only".into())
+                } else {
+                    Ok(())
+                }
+            }
+            SettingKind::File | SettingKind::Folder if value.is_empty() => {
+                Err(format!("the {} must not be empty", self.kind.describe()))
+            }
+            SettingKind::File | SettingKind::Folder => Ok(()),
+        }
+    }
+}
+
 /// Everything patchbay knows about one node kind.
 #[derive(Debug)]
 pub struct NodeDescriptor {
@@ -219,6 +307,14 @@ pub struct NodeDescriptor {
     pub outputs: &'static [PortSpec],
     /// Parameters, in order; the index is what [`Processor::set_param`] gets.
     pub params: &'static [ParamSpec],
+    /// Non-numeric settings (folders, files, names), in order; the index is
+    /// that of [`NodeContext::settings`].
+    pub settings: &'static [SettingSpec],
+    /// A parameter whose whole value is the width of the node's "follows
+    /// input" ports when no wider signal arrives: how a node with nothing to
+    /// follow (a device input, a file player) gets its channel count.
+    /// Changing it rebuilds the node.
+    pub channels_param: Option<&'static str>,
     /// Output delay in samples relative to the input, which the compiler
     /// compensates on parallel paths.
     pub latency: fn(&NodeContext) -> usize,
@@ -246,6 +342,17 @@ impl NodeDescriptor {
     /// The parameter called `name`, with its index.
     pub fn param(&self, name: &str) -> Option<(usize, &ParamSpec)> {
         self.params.iter().enumerate().find(|(_, p)| p.name == name)
+    }
+    /// The setting called `name`, with its index.
+    pub fn setting(&self, name: &str) -> Option<(usize, &SettingSpec)> {
+        self.settings.iter().enumerate().find(|(_, s)| s.name == name)
+    }
+    /// Setting values in declaration order, defaults filled in.
+    pub fn resolve_settings(&self, given: &BTreeMap<String, String>) -> Vec<String> {
+        self.settings
+            .iter()
+            .map(|s| given.get(s.name).map_or(s.default, String::as_str).to_string())
+            .collect()
     }
     /// Parameter values in declaration order, defaults filled in.
     pub fn resolve_params(&self, given: &BTreeMap<String, f64>) -> Vec<f32> {
@@ -315,6 +422,15 @@ impl Registry {
             for p in d.params {
                 let _ = writeln!(out, "      param {:<9} {}", p.name, param_range(p));
             }
+            for s in d.settings {
+                let _ = writeln!(
+                    out,
+                    "      set  {:<10} {}, default {:?}",
+                    s.name,
+                    s.kind.describe(),
+                    s.default
+                );
+            }
         }
         out
     }
@@ -323,7 +439,9 @@ impl Registry {
     pub fn describe_markdown(&self) -> String {
         let mut out = String::from(
             "# Node reference\n\nGenerated by `patchbay nodes --markdown`; do not edit by hand.\n\
-             Every parameter can also be driven by a signal: connect an output to `node.param`.\n",
+             Every parameter can also be driven by a signal: connect an output to `node.param`.\n\
+             Settings are text (`\"settings\": {\"folder\": \"takes\"}` in a patch file); relative\n\
+             files and folders are relative to the patch file's (or script's) folder.\n",
         );
         let mut category = "";
         for d in self.kinds() {
@@ -354,6 +472,20 @@ impl Registry {
                         param_range(p),
                         format_value(p, p.default),
                         p.doc
+                    );
+                }
+                out.push('\n');
+            }
+            if !d.settings.is_empty() {
+                out.push_str("| setting | holds | default | description |\n|---|---|---|---|\n");
+                for s in d.settings {
+                    let _ = writeln!(
+                        out,
+                        "| `{}` | {} | `{}` | {} |",
+                        s.name,
+                        s.kind.describe(),
+                        s.default,
+                        s.doc
                     );
                 }
                 out.push('\n');

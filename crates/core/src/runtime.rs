@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::disk::DiskJob;
 use crate::plan::{BufferId, Plan, Step};
 use crate::processor::{NodeContext, PortBuffers, ProcessIo, Processor, Silent};
 use crate::registry::{NodeDescriptor, Unit};
@@ -138,6 +139,9 @@ pub struct Schedule {
     /// Readings published by the processors built for this schedule (not
     /// the adopted ones), by plan node index.
     taps: Vec<(usize, Arc<Tap>)>,
+    /// Disk work of the processors built for this schedule, by plan node
+    /// index; taken by the host before the schedule is sent.
+    disk_jobs: Vec<(usize, DiskJob)>,
     adoption: Adoption,
     /// For each node of the schedule this one replaces (in the numbering
     /// parameter commands used before it), its index in this schedule's
@@ -170,22 +174,28 @@ impl Schedule {
         }
         let mut nodes = Vec::with_capacity(plan.nodes.len());
         let mut taps = Vec::new();
+        let mut disk_jobs = Vec::new();
         for (i, n) in plan.nodes.iter().enumerate() {
             let ctx = NodeContext {
+                id: &n.id,
                 sample_rate: plan.sample_rate,
                 max_block: plan.block,
                 channels: n.channels,
                 params: &n.params,
+                settings: &n.settings,
                 feedback_delay: n.feedback_delay,
             };
             // A zero-sized placeholder: boxing it does not allocate.
-            let processor: Box<dyn Processor> = if adopted[i] {
+            let mut processor: Box<dyn Processor> = if adopted[i] {
                 Box::new(Silent)
             } else {
                 (n.descriptor.build)(&ctx)
             };
             if let Some(tap) = processor.tap() {
                 taps.push((i, tap));
+            }
+            if let Some(job) = processor.disk_job() {
+                disk_jobs.push((i, job));
             }
             nodes.push(NodeSlot {
                 processor,
@@ -206,6 +216,7 @@ impl Schedule {
             block: plan.block,
             sample_rate: plan.sample_rate,
             taps,
+            disk_jobs,
             adoption,
             renumber: Vec::new(),
             transition: None,
@@ -342,6 +353,13 @@ impl Schedule {
     /// node index (control thread, before the schedule is sent).
     pub fn taps(&self) -> &[(usize, Arc<Tap>)] {
         &self.taps
+    }
+
+    /// Take the disk work of the processors this schedule built, by plan
+    /// node index, to run it (control thread, before the schedule is sent:
+    /// a job left in it is dropped with it, off the audio thread).
+    pub fn take_disk_jobs(&mut self) -> Vec<(usize, DiskJob)> {
+        std::mem::take(&mut self.disk_jobs)
     }
 
     /// Frames per block.

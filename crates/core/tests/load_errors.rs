@@ -88,12 +88,12 @@ const CASES: &[Case] = &[
         name: "future version",
         text: r#"{
   "format": "patchbay",
-  "version": 2,
+  "version": 3,
   "some_future_field": true
 }"#,
-        kind: |k| matches!(k, K::FutureVersion(2)),
+        kind: |k| matches!(k, K::FutureVersion(3)),
         line: Some(3),
-        mentions: &["version 2", "upgrade"],
+        mentions: &["version 3", "upgrade"],
     },
     Case {
         name: "version 0",
@@ -208,6 +208,54 @@ const CASES: &[Case] = &[
         },
         line: Some(6),
         mentions: &["`g`", "gian", "did you mean `gain`"],
+    },
+    Case {
+        name: "unknown setting",
+        text: r#"{
+  "format": "patchbay",
+  "version": 2,
+  "nodes": [
+    {"id": "a", "kind": "src",
+     "settings": {"lable": "kick"}}
+  ]
+}"#,
+        kind: |k| {
+            matches!(k, K::Invalid(V::UnknownSetting { node, setting, suggestion: Some(s), .. })
+                if node == "a" && setting == "lable" && s == "label")
+        },
+        line: Some(6),
+        mentions: &["`a`", "lable", "did you mean `label`", "it has label"],
+    },
+    Case {
+        name: "setting that is not a valid name",
+        text: r#"{
+  "format": "patchbay",
+  "version": 2,
+  "nodes": [
+    {"id": "b", "kind": "gain"},
+    {"id": "a", "kind": "src",
+     "settings": {"label": "../kick"}}
+  ]
+}"#,
+        kind: |k| {
+            matches!(k, K::Invalid(V::BadSetting { node, setting, value, .. })
+                if node == "a" && setting == "label" && value == "../kick")
+        },
+        line: Some(7),
+        mentions: &["`a`", "`label`", "../kick", "not a valid name"],
+    },
+    Case {
+        name: "setting that is not text",
+        text: r#"{
+  "format": "patchbay",
+  "version": 2,
+  "nodes": [
+    {"id": "a", "kind": "src", "settings": {"label": 3}}
+  ]
+}"#,
+        kind: |k| matches!(k, K::Json(m) if m.contains("setting `label` is text")),
+        line: Some(5),
+        mentions: &["label", "quotes"],
     },
     Case {
         name: "parameter out of range",
@@ -510,6 +558,28 @@ fn a_good_patch_loads() {
     assert_eq!(patch.nodes.len(), 2);
     assert_eq!(patch.node("a").unwrap().params["range"], 1.0);
     assert_eq!(patch.node("a").unwrap().pos, Some([10.0, 20.0]));
+}
+
+#[test]
+fn settings_load_and_save_in_the_lowest_version_that_holds_them() {
+    use patchbay_core::{Node, Patch};
+    let plain = Patch {
+        nodes: vec![Node::new("a", "src")],
+        edges: vec![],
+    };
+    assert!(
+        plain.to_json().contains("\"version\": 1"),
+        "no settings: readable by version-1 builds"
+    );
+    let labelled = Patch {
+        nodes: vec![Node::new("a", "src").with_setting("label", "kick drum")],
+        edges: vec![],
+    };
+    let text = labelled.to_json();
+    assert!(text.contains("\"version\": 2"), "{text}");
+    let loaded = load(&text).unwrap();
+    assert_eq!(loaded, labelled);
+    assert_eq!(loaded.node("a").unwrap().settings["label"], "kick drum");
 }
 
 #[test]

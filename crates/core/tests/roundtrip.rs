@@ -40,12 +40,21 @@ fn node() -> impl Strategy<Value = Node> {
                 prop::option::of(value(p.min, p.max, p.unit == Unit::Choice)).prop_map(move |v| (p.name, v))
             })
             .collect();
+        let settings: Vec<_> = kind
+            .settings
+            .iter()
+            .map(|s| prop::option::of("[A-Za-z0-9 _.-]{1,12}").prop_map(move |v| (s.name, v)))
+            .collect();
         let pos =
             prop::option::of(any::<[f32; 2]>().prop_filter("finite", |p| p.iter().all(|x| x.is_finite())));
-        (params, pos).prop_map(move |(params, pos)| Node {
+        (params, settings, pos).prop_map(move |(params, settings, pos)| Node {
             id: id.clone(),
             kind: kind.kind.to_string(),
             params: params
+                .into_iter()
+                .filter_map(|(name, v)| Some((name.to_string(), v?)))
+                .collect(),
+            settings: settings
                 .into_iter()
                 .filter_map(|(name, v)| Some((name.to_string(), v?)))
                 .collect(),

@@ -19,6 +19,8 @@ static BROKEN: NodeDescriptor = NodeDescriptor {
     inputs: &[],
     outputs: &[PortSpec::audio("out", "garbage")],
     params: &[],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |_| Box::new(Broken(0)),

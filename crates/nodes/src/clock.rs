@@ -29,6 +29,8 @@ pub static CLOCK: NodeDescriptor = NodeDescriptor {
             .unit(Unit::Percent)
             .doc("Delays every second step by swing × half a step; gates keep their share of each step."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Clock::new(ctx)),

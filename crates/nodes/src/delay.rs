@@ -30,6 +30,8 @@ pub static DELAY: NodeDescriptor = NodeDescriptor {
             .unit(Unit::Percent)
             .doc("Dry/wet balance: 0 = input only, 1 = delayed signal only."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: true,
     build: |ctx| Box::new(Delay::new(ctx)),

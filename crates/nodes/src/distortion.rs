@@ -222,6 +222,8 @@ pub static WAVESHAPER: NodeDescriptor = NodeDescriptor {
              factor than the patch was built with adds its extra latency until the patch is reloaded.",
         ),
     ],
+    settings: &[],
+    channels_param: None,
     latency: |ctx| Factor::of(ctx.param(OVERSAMPLE)).latency(),
     breaks_cycles: false,
     build: |ctx| Box::new(Waveshaper::new(ctx)),
@@ -422,6 +424,8 @@ pub static BITCRUSHER: NodeDescriptor = NodeDescriptor {
             .unit(Unit::Percent)
             .doc("Dry/wet balance (linear): 0 = input only, 1 = crushed only."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Bitcrusher::new(ctx)),
@@ -703,6 +707,8 @@ mod tests {
         let latency = |oversample: f32| {
             let params = [0.0, 12.0, 0.0, oversample];
             (WAVESHAPER.latency)(&NodeContext {
+                id: "",
+                settings: &[],
                 sample_rate: 48_000.0,
                 max_block: 64,
                 channels: 1,

@@ -37,6 +37,8 @@ pub static ADSR: NodeDescriptor = NodeDescriptor {
             "Fall time to 0 after the gate goes off, in seconds.",
         ),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Adsr::new(ctx)),

@@ -51,6 +51,8 @@ pub static LFO: NodeDescriptor = NodeDescriptor {
             .smoothing(0.0)
             .doc("Seed of the random shapes (an integer)."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Lfo::new(ctx)),
@@ -74,6 +76,8 @@ pub static PHASOR: NodeDescriptor = NodeDescriptor {
         .unit(Unit::Hz)
         .log()
         .doc("Cycles per second.")],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {

@@ -33,6 +33,8 @@ macro_rules! binary {
             inputs: &[A, B],
             outputs: &[OUT],
             params: &[],
+            settings: &[],
+            channels_param: None,
             latency: no_latency,
             breaks_cycles: false,
             build: |_| Box::new(Binary($op)),
@@ -74,6 +76,8 @@ pub static ADD: NodeDescriptor = NodeDescriptor {
     inputs: &[A, B],
     outputs: &[OUT],
     params: &[ParamSpec::new("offset", -BIG, BIG, 0.0).doc("Constant added to the sum (plain number).")],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Add(Ramp::new(ctx.param(0)))),
@@ -92,6 +96,8 @@ pub static SCALE: NodeDescriptor = NodeDescriptor {
             .doc("Linear factor (negative inverts)."),
         ParamSpec::new("offset", -BIG, BIG, 0.0).doc("Constant added after scaling (plain number)."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -110,6 +116,8 @@ pub static ABS: NodeDescriptor = NodeDescriptor {
     inputs: &[IN],
     outputs: &[PortSpec::control("out", "The absolute value of `in`.").follows()],
     params: &[],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |_| Box::new(Unary(f32::abs)),
@@ -126,6 +134,8 @@ pub static CLAMP: NodeDescriptor = NodeDescriptor {
         ParamSpec::new("min", -BIG, BIG, -1.0).doc("Lower bound (plain number)."),
         ParamSpec::new("max", -BIG, BIG, 1.0).doc("Upper bound (plain number)."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -153,6 +163,8 @@ pub static MAP: NodeDescriptor = NodeDescriptor {
         ParamSpec::choice("clamp", &["off", "on"], 0)
             .doc("`on` keeps the output between `out_min` and `out_max`."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -183,6 +195,8 @@ pub static SLEW: NodeDescriptor = NodeDescriptor {
         slew_time("rise", "Seconds per unit of upward travel (0: no limit)."),
         slew_time("fall", "Seconds per unit of downward travel (0: no limit)."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -211,6 +225,8 @@ pub static SAMPLE_HOLD: NodeDescriptor = NodeDescriptor {
     ],
     outputs: &[PortSpec::control("out", "The held value (0 until the first edge).").follows()],
     params: &[],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -268,6 +284,8 @@ pub static QUANTIZE: NodeDescriptor = NodeDescriptor {
             .smoothing(0.0)
             .doc("Key: semitones above C (0 = C, 2 = D, 9 = A...)."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -289,6 +307,8 @@ pub static MTOF: NodeDescriptor = NodeDescriptor {
     params: &[ParamSpec::new("a4", 400.0, 480.0, 440.0)
         .unit(Unit::Hz)
         .doc("Frequency in Hz of note 69 (concert A).")],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {

@@ -24,6 +24,8 @@ pub static GAIN: NodeDescriptor = NodeDescriptor {
     params: &[ParamSpec::new("gain", -96.0, 24.0, 0.0)
         .unit(Unit::Db)
         .doc("Level change in dB; -96 dB is silence.")],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Gain(Ramp::new(gain_of(ctx.param(0))))),
@@ -54,6 +56,8 @@ pub static MIX: NodeDescriptor = NodeDescriptor {
         mix_gain("gain3"),
         mix_gain("gain4"),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Mix(std::array::from_fn(|i| Ramp::new(gain_of(ctx.param(i)))))),
@@ -67,6 +71,8 @@ pub static PAN: NodeDescriptor = NodeDescriptor {
     inputs: &[PortSpec::audio("in", "Mono signal to place.")],
     outputs: &[PortSpec::audio("out", "Stereo signal.").channels(2)],
     params: &[ParamSpec::new("pan", -1.0, 1.0, 0.0).doc("Position: -1 hard left, 0 centre, +1 hard right.")],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -218,6 +224,8 @@ pub static WIDTH: NodeDescriptor = NodeDescriptor {
                   balance moves away from it (linear attenuation of the other side).",
         ),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -399,6 +407,8 @@ pub static MIXER: NodeDescriptor = NodeDescriptor {
         PortSpec::audio("send_b", "Sum of the channels at their `send_b` levels.").channels(2),
     ],
     params: &MIXER_PARAMS,
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Mixer::new(ctx)),
@@ -591,6 +601,8 @@ pub static CROSSFADE: NodeDescriptor = NodeDescriptor {
             "`equal_power`: gains cos/sin of position·π/2 (-3 dB each at the middle); `linear`: 1−p and p.",
         ),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -657,6 +669,8 @@ pub static SPLIT: NodeDescriptor = NodeDescriptor {
         PortSpec::audio("right", "Right channel."),
     ],
     params: &[],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |_| Box::new(Route),
@@ -673,6 +687,8 @@ pub static MERGE: NodeDescriptor = NodeDescriptor {
     ],
     outputs: &[PortSpec::audio("out", "Stereo signal.").channels(2)],
     params: &[],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |_| Box::new(Route),
@@ -713,6 +729,8 @@ pub static BUS: NodeDescriptor = NodeDescriptor {
     params: &[ParamSpec::new("gain", -96.0, 24.0, 0.0)
         .unit(Unit::Db)
         .doc("Level of the bus in dB; -96 dB is silence.")],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Gain(Ramp::new(gain_of(ctx.param(0))))),

@@ -113,6 +113,8 @@ pub static CHORUS: NodeDescriptor = NodeDescriptor {
             .doc("Phase offset of the right side's sweeps: 0 = same as the left (mono), 1 = halfway between the left's \
                   (opposite, with one voice)."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Chorus::new(ctx)),
@@ -270,6 +272,8 @@ pub static FLANGER: NodeDescriptor = NodeDescriptor {
             .unit(Unit::Percent)
             .doc("Sweep phase offset of each further channel: 0 = all alike, 1 = half a cycle (opposite sweeps in stereo)."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Flanger::new(ctx)),
@@ -407,6 +411,8 @@ pub static PHASER: NodeDescriptor = NodeDescriptor {
             .unit(Unit::Percent)
             .doc("Sweep phase offset of each further channel: 0 = all alike, 1 = half a cycle."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Phaser::new(ctx)),

@@ -97,6 +97,8 @@ pub static SEQUENCER: NodeDescriptor = NodeDescriptor {
         ),
     ],
     params: &SEQUENCER_PARAMS,
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {

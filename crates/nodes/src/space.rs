@@ -46,6 +46,8 @@ pub static COMB: NodeDescriptor = NodeDescriptor {
         ParamSpec::choice("mode", &["feedback", "feedforward"], 0)
             .doc("Feedback (resonant, rings) or feedforward (a single echo); switching fades out and in over 6 ms."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Comb::new(ctx)),
@@ -71,6 +73,8 @@ pub static ALLPASS: NodeDescriptor = NodeDescriptor {
             .unit(Unit::Gain)
             .doc("Allpass coefficient g (linear): echoes fall by g each pass; 0 is a plain delay."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Allpass::new(ctx)),
@@ -358,6 +362,8 @@ pub static REVERB: NodeDescriptor = NodeDescriptor {
             .unit(Unit::Percent)
             .doc("Stereo width of the reverberation: 0 = mono (both sides alike), 1 = fully decorrelated sides."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Reverb::new(ctx)),

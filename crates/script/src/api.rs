@@ -308,6 +308,17 @@ fn type_name(v: &Dynamic) -> String {
 fn apply_value(st: &mut State, node: &NodeRef, param: &str, v: &Dynamic, origin: &Origin) -> Res<()> {
     let v = v.flatten_clone();
     let desc = st.graph.node(node).map_err(gerr)?.desc;
+    if let Some((_, spec)) = desc.setting(param) {
+        let Ok(text) = v.clone().into_immutable_string() else {
+            return Err(err(format!(
+                "setting `{param}` of `{}` is a {}: give it text in quotes, not {}",
+                desc.kind,
+                spec.kind.describe(),
+                type_name(&v)
+            )));
+        };
+        return st.graph.set_setting(node, param, &text).map_err(gerr);
+    }
     if let Some(x) = number(&v) {
         if desc.param(param).is_none() && desc.input(param).is_some() {
             return Err(err(format!(

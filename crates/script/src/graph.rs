@@ -108,6 +108,8 @@ pub struct GraphNode {
     pub name: Option<String>,
     /// Parameter values set.
     pub params: BTreeMap<String, f64>,
+    /// Settings (folders, files, names) set.
+    pub settings: BTreeMap<String, String>,
     /// Where the script created it.
     pub origin: Origin,
     /// False once `remove`d.
@@ -261,6 +263,7 @@ impl Graph {
             helper,
             name: None,
             params: BTreeMap::new(),
+            settings: BTreeMap::new(),
             origin,
             alive: true,
         });
@@ -283,6 +286,7 @@ impl Graph {
             helper: false,
             name: Some("out".to_string()),
             params: BTreeMap::new(),
+            settings: BTreeMap::new(),
             origin,
             alive: true,
         });
@@ -365,6 +369,30 @@ impl Graph {
         let spec = param_spec(node, param)?;
         check_value(node, spec, value)?;
         self.nodes[r.index].params.insert(param.to_string(), value);
+        Ok(())
+    }
+
+    /// Set a setting (text: a folder, file or name).
+    pub fn set_setting(&mut self, r: &NodeRef, setting: &str, value: &str) -> GResult<()> {
+        self.check(r)?;
+        let node = &self.nodes[r.index];
+        let Some((_, spec)) = node.desc.setting(setting) else {
+            return fail(format!(
+                "node `{}` ({}) has no setting `{setting}`",
+                node.id(),
+                node.desc.kind
+            ));
+        };
+        if let Err(reason) = spec.check(value) {
+            return fail(format!(
+                "node `{}`: setting `{setting}` = {value:?} is not a valid {}: {reason}",
+                node.id(),
+                spec.kind.describe()
+            ));
+        }
+        self.nodes[r.index]
+            .settings
+            .insert(setting.to_string(), value.to_string());
         Ok(())
     }
 
@@ -673,6 +701,7 @@ impl Graph {
                 id: ids[i].clone(),
                 kind: n.desc.kind.to_string(),
                 params: n.params.clone(),
+                settings: n.settings.clone(),
                 pos: Some(layout[i]),
             })
             .collect();

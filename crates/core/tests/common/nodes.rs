@@ -17,7 +17,8 @@
 //! parameters are read once, when the processor is built.
 
 use patchbay_core::{
-    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Registry, no_latency,
+    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Registry, SettingKind,
+    SettingSpec, no_latency,
 };
 
 /// A registry of the built-in `output` plus every test kind.
@@ -75,6 +76,8 @@ pub static SRC: NodeDescriptor = NodeDescriptor {
         ParamSpec::new("seed", 0.0, 1_000_000.0, 1.0).smoothing(0.0),
         ParamSpec::choice("range", &["full", "half"], 0),
     ],
+    settings: &[SettingSpec::new("label", SettingKind::Name, "noise").doc("what the source is called")],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -92,6 +95,8 @@ pub static STEREO_SRC: NodeDescriptor = NodeDescriptor {
     inputs: &[],
     outputs: &[PortSpec::audio("out", "noise").channels(2)],
     params: &[ParamSpec::new("seed", 0.0, 1_000_000.0, 1.0).smoothing(0.0)],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| {
@@ -125,6 +130,8 @@ pub static DC: NodeDescriptor = NodeDescriptor {
     inputs: &[],
     outputs: &[PortSpec::control("out", "the value")],
     params: &[ParamSpec::new("value", -2.0, 2.0, 1.0).smoothing(0.01)],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Constant(ctx.param(0))),
@@ -148,6 +155,8 @@ pub static GAIN: NodeDescriptor = NodeDescriptor {
     inputs: &[PortSpec::audio("in", "signal").follows()],
     outputs: &[PortSpec::audio("out", "in * gain").follows()],
     params: &[ParamSpec::new("gain", -2.0, 2.0, 1.0)],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Gain(ctx.param(0))),
@@ -179,6 +188,8 @@ pub static ADD2: NodeDescriptor = NodeDescriptor {
     ],
     outputs: &[PortSpec::audio("out", "a + 0.5 b").follows()],
     params: &[],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |_| Box::new(Add2),
@@ -204,6 +215,8 @@ pub static MONO_IN: NodeDescriptor = NodeDescriptor {
     inputs: &[PortSpec::audio("in", "mono only")],
     outputs: &[PortSpec::audio("out", "-in")],
     params: &[],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |_| Box::new(Negate),
@@ -230,6 +243,8 @@ pub static FORK: NodeDescriptor = NodeDescriptor {
         PortSpec::audio("neg", "-in").follows(),
     ],
     params: &[],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |_| Box::new(Fork),
@@ -262,6 +277,8 @@ pub static LAT: NodeDescriptor = NodeDescriptor {
     inputs: &[PortSpec::audio("in", "signal").follows()],
     outputs: &[PortSpec::audio("out", "in, late").follows()],
     params: &[ParamSpec::new("samples", 0.0, 1000.0, 0.0).smoothing(0.0)],
+    settings: &[],
+    channels_param: None,
     latency: lat_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Delay::new(ctx.channels, lat_latency(ctx))),
@@ -274,6 +291,8 @@ pub static Z1: NodeDescriptor = NodeDescriptor {
     inputs: &[PortSpec::audio("in", "signal").follows()],
     outputs: &[PortSpec::audio("out", "in, late").follows()],
     params: &[ParamSpec::new("samples", 0.0, 4096.0, 64.0).smoothing(0.0)],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: true,
     // Inside a loop its input arrives one block late, which it subtracts.

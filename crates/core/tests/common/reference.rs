@@ -177,6 +177,8 @@ impl Reference {
             return r;
         }
         let ctx = NodeContext {
+            id: "",
+            settings: &[],
             sample_rate: 48_000.0,
             max_block: self.block,
             channels: self.width(v),

@@ -157,6 +157,8 @@ impl Stepwise {
                 .max()
                 .unwrap_or(0);
             let ctx = NodeContext {
+                id: "",
+                settings: &[],
                 sample_rate: 48_000.0,
                 max_block: block,
                 channels: width[v],

@@ -63,6 +63,8 @@ macro_rules! biquad_kind {
             inputs: &[IN],
             outputs: &[OUT],
             params: &[$($param),+],
+            settings: &[],
+            channels_param: None,
             latency: no_latency,
             breaks_cycles: false,
             build: |ctx| Box::new(Biquad::new(ctx, $shape)),

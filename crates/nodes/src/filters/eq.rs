@@ -53,6 +53,8 @@ pub static EQ4: NodeDescriptor = NodeDescriptor {
             "High shelf slope as a quality factor; 0.707 is the steepest without overshoot.",
         ),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Eq4::new(ctx)),

@@ -37,6 +37,8 @@ pub static ONEPOLE_LP: NodeDescriptor = NodeDescriptor {
         1000.0,
         "Cutoff frequency in Hz (-3 dB); held below 0.49 × the sample rate.",
     )],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(OnePole::new(ctx, false)),
@@ -54,6 +56,8 @@ pub static ONEPOLE_HP: NodeDescriptor = NodeDescriptor {
         100.0,
         "Cutoff frequency in Hz (-3 dB); held below 0.49 × the sample rate.",
     )],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(OnePole::new(ctx, true)),
@@ -70,6 +74,8 @@ pub static DC_BLOCK: NodeDescriptor = NodeDescriptor {
         .unit(Unit::Hz)
         .log()
         .doc("Corner frequency in Hz (about -3 dB); below it the signal fades, DC is removed entirely.")],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(DcBlock::new(ctx)),

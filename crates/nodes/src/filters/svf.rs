@@ -59,6 +59,8 @@ pub static SVF: NodeDescriptor = NodeDescriptor {
             .log()
             .doc("Resonance (quality factor); 0.707 is the flattest low-pass, 40 rings for seconds."),
     ],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(Svf::new(ctx)),

@@ -263,6 +263,8 @@ static STEP_GAIN: NodeDescriptor = NodeDescriptor {
     inputs: &[PortSpec::audio("in", "signal").follows()],
     outputs: &[PortSpec::audio("out", "in * level").follows()],
     params: &[ParamSpec::new("level", -2.0, 2.0, 1.0).smoothing(0.0)],
+    settings: &[],
+    channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
     build: |ctx| Box::new(StepGain(ctx.param(0))),

@@ -398,6 +398,79 @@ fn more_sources(c: &mut Criterion) {
     );
 }
 
+/// The delay-based and distortion families, each fed a constant on both
+/// sides (choice parameters are indices). Where the designs differ the nearest fundsp unit stands in: its
+/// chorus is mono (so two, one per side, with four voices like ours), its
+/// phaser has ten stages (so ours too), its reverb is a 32-line FDN
+/// without a dry path, and it has no bitcrusher (a sample-and-hold and a
+/// staircase shape instead).
+fn effects(c: &mut Criterion) {
+    pair_chain(
+        c,
+        "delay",
+        dc_into(0.5, "delay", &[("time", 0.25), ("feedback", 0.5), ("mix", 0.5)]),
+        Box::new(dc(0.5) >> ((pass() * 0.5) & (feedback(delay(0.25) * 0.5) * 0.5))),
+    );
+    pair_chain(
+        c,
+        "comb",
+        dc_into(0.5, "comb", &[("time", 0.005), ("feedback", 0.8)]),
+        Box::new(dc(0.5) >> feedback(delay(0.005) * 0.8)),
+    );
+    pair_chain(
+        c,
+        "allpass",
+        dc_into(0.5, "allpass", &[("time", 0.005), ("gain", 0.5)]),
+        Box::new(dc(0.5) >> allnest_c(0.5, delay(0.005))),
+    );
+    pair_chain(
+        c,
+        "chorus",
+        dc_into(0.5, "chorus", &[("voices", 3.0)]),
+        Box::new(dc(0.5) >> split::<U2>() >> (chorus(0, 0.015, 0.005, 0.2) | chorus(1, 0.015, 0.005, 0.2))),
+    );
+    pair_chain(
+        c,
+        "flanger",
+        dc_into(
+            0.5,
+            "flanger",
+            &[("delay", 0.005), ("depth", 0.8), ("feedback", 0.5)],
+        ),
+        Box::new(dc(0.5) >> flanger(0.5, 0.001, 0.005, |t| lerp11(0.001, 0.005, sin_hz(0.25, t)))),
+    );
+    pair_chain(
+        c,
+        "phaser",
+        dc_into(0.5, "phaser", &[("stages", 3.0), ("feedback", 0.5)]),
+        Box::new(dc(0.5) >> phaser(0.5, |t| sin_hz(0.4, t) * 0.5 + 0.5)),
+    );
+    pair_chain(
+        c,
+        "reverb",
+        dc_into(0.5, "reverb", &[("decay", 2.0)]),
+        Box::new(dc(0.5) >> split::<U2>() >> reverb_stereo(20.0, 2.0, 0.5)),
+    );
+    pair_chain(
+        c,
+        "waveshaper",
+        dc_into(0.5, "waveshaper", &[("drive", 12.0)]),
+        Box::new(dc(0.5) >> shape(Tanh(4.0))),
+    );
+    pair_chain(
+        c,
+        "waveshaper_2x",
+        dc_into(0.5, "waveshaper", &[("drive", 12.0), ("oversample", 1.0)]),
+        Box::new(dc(0.5) >> oversample(shape(Tanh(4.0)))),
+    );
+    pair_chain(
+        c,
+        "bitcrusher",
+        dc_into(0.5, "bitcrusher", &[("bits", 8.0), ("rate", 11025.0)]),
+        Box::new((dc(0.5) | dc(11025.0)) >> hold(0.0) >> shape(Crush(128.0))),
+    );
+}
+
 criterion_group!(
     benches,
     oscillators,
@@ -407,6 +480,7 @@ criterion_group!(
     math,
     mixing,
     taps,
-    more_sources
+    more_sources,
+    effects
 );
 criterion_main!(benches);

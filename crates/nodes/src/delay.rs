@@ -46,7 +46,10 @@ pub static DELAY: NodeDescriptor = NodeDescriptor {
 /// The line has a *current slot*: [`DelayLine::write`] stores there,
 /// [`DelayLine::at`]`(k)` reads the sample stored `k` slots before it (0 is
 /// the current slot), and [`DelayLine::advance`] moves on by one sample.
+/// The first [`GUARD`] samples are mirrored past the end, so the four
+/// neighbours an interpolator reads are always one contiguous run.
 pub struct DelayLine {
+    /// `mask + 1` samples, then [`GUARD`] copies of the first ones.
     data: Box<[f32]>,
     /// Length minus one.
     mask: usize,
@@ -54,13 +57,16 @@ pub struct DelayLine {
     write: usize,
 }
 
+/// Samples mirrored past the end of a [`DelayLine`].
+const GUARD: usize = 3;
+
 impl DelayLine {
     /// A silent line able to delay by `max_delay` samples, with room for the
     /// interpolators' neighbours.
     pub fn new(max_delay: usize) -> Self {
         let len = (max_delay + 4).next_power_of_two();
         DelayLine {
-            data: vec![0.0; len].into_boxed_slice(),
+            data: vec![0.0; len + GUARD].into_boxed_slice(),
             mask: len - 1,
             write: 0,
         }
@@ -68,13 +74,22 @@ impl DelayLine {
 
     /// The longest delay, in samples, that [`DelayLine::hermite`] can read.
     pub fn max_delay(&self) -> usize {
-        self.data.len() - 4
+        self.mask + 1 - 4
+    }
+
+    /// Store `x` in slot `i`, and in its mirror past the end.
+    #[inline]
+    fn store(&mut self, i: usize, x: f32) {
+        self.data[i] = x;
+        if i < GUARD {
+            self.data[self.mask + 1 + i] = x;
+        }
     }
 
     /// Store `x` in the current slot.
     #[inline]
     pub fn write(&mut self, x: f32) {
-        self.data[self.write] = x;
+        self.store(self.write, x);
     }
 
     /// Move the current slot on by one sample.
@@ -83,10 +98,107 @@ impl DelayLine {
         self.write = (self.write + 1) & self.mask;
     }
 
+    /// Store `x` `ahead` slots after the current one, to write a block of
+    /// input before reading taps relative to each of its frames.
+    #[inline]
+    pub fn write_ahead(&mut self, ahead: usize, x: f32) {
+        self.store((self.write + ahead) & self.mask, x);
+    }
+
+    /// Move the current slot on by `frames` samples.
+    #[inline]
+    pub fn advance_by(&mut self, frames: usize) {
+        self.write = (self.write + frames) & self.mask;
+    }
+
+    /// The four samples a cubic interpolator needs around `ago` (at least
+    /// 1): `[at(ago - 1), at(ago), at(ago + 1), at(ago + 2)]`. `ago` may
+    /// have wrapped below zero, for frames written ahead.
+    #[inline]
+    pub fn taps4(&self, ago: usize) -> [f32; 4] {
+        window(&self.data, self.mask, self.write.wrapping_sub(ago))
+    }
+
     /// The sample stored `ago` slots before the current one.
     #[inline]
     pub fn at(&self, ago: usize) -> f32 {
-        self.data[self.write.wrapping_sub(ago) & self.mask]
+        let i = self.write.wrapping_sub(ago) & self.mask;
+        // SAFETY: the length is a power of two and `mask` is the length
+        // minus one, so `i` is in bounds. (Taps are read several times per
+        // sample in every modulated effect; the checks are measurable.)
+        unsafe { *self.data.get_unchecked(i) }
+    }
+
+    /// Sample by sample with feedback: for frame `k`, read the line
+    /// `whole[k] + t` samples back (Hermite, given as `weights[i][k]` =
+    /// [`hermite_weights`]`(t)[i]`; `whole[k]` at least 2), let
+    /// `f(k, tap)` return what to store, store it and move on. The same as
+    /// [`DelayLine::hermite`], [`DelayLine::write`] and
+    /// [`DelayLine::advance`] per frame, with the slot kept in a register.
+    #[inline]
+    pub fn feedback_block<const N: usize>(
+        &mut self,
+        whole: &[usize],
+        weights: &[[f32; N]; 4],
+        mut f: impl FnMut(usize, f32) -> f32,
+    ) {
+        let (mask, mut w) = (self.mask, self.write);
+        for (k, &whole) in whole.iter().enumerate().take(N) {
+            let weights = [weights[0][k], weights[1][k], weights[2][k], weights[3][k]];
+            let stored = f(k, dot4(weights, window(&self.data, mask, w.wrapping_sub(whole))));
+            self.data[w] = stored;
+            if w < GUARD {
+                self.data[mask + 1 + w] = stored;
+            }
+            w = (w + 1) & mask;
+        }
+        self.write = w;
+    }
+
+    /// Run a block through a whole-sample delay of at least the block's
+    /// length: for each frame, `f(x, y)` gets the input and the sample
+    /// stored `delay` frames earlier and returns what to store and what to
+    /// output. Reading and writing then touch disjoint runs of the buffer,
+    /// so the loop works on plain slices and vectorises. Returns false
+    /// (doing nothing) when the delay is too short or too long for that.
+    #[inline]
+    pub fn run_block(
+        &mut self,
+        delay: usize,
+        input: &[f32],
+        output: &mut [f32],
+        mut f: impl FnMut(f32, f32) -> (f32, f32),
+    ) -> bool {
+        let n = input.len().min(output.len());
+        let len = self.mask + 1;
+        if delay < n || delay + n > len {
+            return false;
+        }
+        let mut k = 0;
+        while k < n {
+            let w = (self.write + k) & self.mask;
+            let r = (self.write + k).wrapping_sub(delay) & self.mask;
+            let run = (n - k).min(len - w).min(len - r);
+            // Read run [r, r+run) and write run [w, w+run) are disjoint: they
+            // are `delay >= n` apart one way and `len - delay >= n` the other.
+            let (read, write) = if r < w {
+                let (lo, hi) = self.data.split_at_mut(w);
+                (&lo[r..r + run], &mut hi[..run])
+            } else {
+                let (lo, hi) = self.data.split_at_mut(r);
+                (&hi[..run], &mut lo[w..w + run])
+            };
+            let (input, output) = (&input[k..k + run], &mut output[k..k + run]);
+            for i in 0..run {
+                let (stored, out) = f(input[i], read[i]);
+                write[i] = stored;
+                output[i] = out;
+            }
+            k += run;
+        }
+        self.data.copy_within(0..GUARD, len);
+        self.write = (self.write + n) & self.mask;
+        true
     }
 
     /// Linear interpolation between `at(whole)` and `at(whole + 1)`, `t` of
@@ -98,18 +210,25 @@ impl DelayLine {
         a + t * (self.at(whole + 1) - a)
     }
 
+    /// [`DelayLine::hermite`] at `delay` samples ago (a non-negative
+    /// number of samples, fraction included).
+    #[inline]
+    pub fn hermite_at(&self, delay: f32) -> f32 {
+        // Through i32: one instruction each way, where usize takes several.
+        let whole = delay as i32;
+        self.hermite(whole as usize, delay - whole as f32)
+    }
+
     /// [`hermite`] interpolation `whole + t` samples ago (`t` in 0..1),
     /// from the samples `whole - 1 ..= whole + 2` ago; below one sample the
     /// current slot stands in for the future one.
     #[inline]
     pub fn hermite(&self, whole: usize, t: f32) -> f32 {
-        hermite(
-            self.at(whole.saturating_sub(1)),
-            self.at(whole),
-            self.at(whole + 1),
-            self.at(whole + 2),
-            t,
-        )
+        if whole == 0 {
+            return hermite(self.at(0), self.at(0), self.at(1), self.at(2), t);
+        }
+        let [a, b, c, d] = self.taps4(whole);
+        hermite(a, b, c, d, t)
     }
 }
 
@@ -159,16 +278,57 @@ impl Delay {
     }
 }
 
+/// `[data[i + 1], data[i], data[i - 1], data[i - 2]]` (indices masked):
+/// the neighbours of slot `i` that a cubic interpolator reads, newest
+/// first, as one contiguous run thanks to the mirrored guard samples.
+#[inline]
+fn window(data: &[f32], mask: usize, i: usize) -> [f32; 4] {
+    let r = i.wrapping_sub(2) & mask;
+    debug_assert!(r + 4 <= data.len());
+    // SAFETY: `r <= mask`, and `data` holds `mask + 1 + GUARD` samples,
+    // so `r + 3 < data.len()`.
+    unsafe {
+        [
+            *data.get_unchecked(r + 3),
+            *data.get_unchecked(r + 2),
+            *data.get_unchecked(r + 1),
+            *data.get_unchecked(r),
+        ]
+    }
+}
+
 /// 4-point, 3rd-order Hermite interpolation (x-form) from O. Niemitalo,
 /// "Polynomial Interpolators for High-Quality Resampling of Oversampled
 /// Audio" (2001): the value at `t` (0..1) between `x0` and `x1`, with
 /// neighbours `xm1` before and `x2` after.
+///
+/// Computed as weights on the four samples ([`hermite_weights`]), which
+/// depend on `t` alone: where the fractions are known before the samples
+/// (a swept tap), the weights are computed ahead in bulk and only a dot
+/// product waits for the reads.
 #[inline]
 pub fn hermite(xm1: f32, x0: f32, x1: f32, x2: f32, t: f32) -> f32 {
-    let c1 = 0.5 * (x1 - xm1);
-    let c2 = xm1 - 2.5 * x0 + 2.0 * x1 - 0.5 * x2;
-    let c3 = 0.5 * (x2 - xm1) + 1.5 * (x0 - x1);
-    ((c3 * t + c2) * t + c1) * t + x0
+    dot4(hermite_weights(t), [xm1, x0, x1, x2])
+}
+
+/// The weights of [`hermite`] on `[xm1, x0, x1, x2]` at `t`:
+/// `-t/2 + t² - t³/2`, `1 - 5t²/2 + 3t³/2`, `t/2 + 2t² - 3t³/2`,
+/// `-t²/2 + t³/2`. At `t = 0` they are exactly `[0, 1, 0, 0]`.
+#[inline]
+pub fn hermite_weights(t: f32) -> [f32; 4] {
+    let (t2, t3) = (t * t, t * t * t);
+    [
+        -0.5 * t + t2 - 0.5 * t3,
+        1.0 - 2.5 * t2 + 1.5 * t3,
+        0.5 * t + 2.0 * t2 - 1.5 * t3,
+        0.5 * (t3 - t2),
+    ]
+}
+
+/// `Σ w[i]·x[i]`, as a balanced tree.
+#[inline]
+pub fn dot4(w: [f32; 4], x: [f32; 4]) -> f32 {
+    (w[0] * x[0] + w[1] * x[1]) + (w[2] * x[2] + w[3] * x[3])
 }
 
 impl Processor for Delay {
@@ -190,6 +350,16 @@ impl Processor for Delay {
         for (ch, line) in self.lines.iter_mut().enumerate().take(io.output_channels(0)) {
             let input = io.input(0, ch);
             let out = io.output(0, ch);
+            if let Some(whole) = whole
+                && feedback.is_flat()
+                && mix.is_flat()
+            {
+                // The same arithmetic as below, a block at a time.
+                let (g, m) = (feedback.at(0), mix.at(0));
+                if line.run_block(whole, input, out, |x, y| (x + g * y, (1.0 - m) * x + m * y)) {
+                    continue;
+                }
+            }
             for (k, (o, &x)) in out.iter_mut().zip(input).enumerate() {
                 line.write(x);
                 let y = match whole {

@@ -32,10 +32,17 @@ pub(crate) fn sin_turns(p: f32) -> f32 {
     0.225 * (y * y.abs() - y) + y
 }
 
-/// Wrap a non-negative phase into `0..1`.
+/// Wrap a phase of `0..2` turns into `0..1`: one compare and select,
+/// which vectorises (a float-to-integer conversion would not as well).
 #[inline]
 pub(crate) fn wrap(p: f32) -> f32 {
-    p - (p as u32) as f32
+    if p >= 1.0 { p - 1.0 } else { p }
+}
+
+/// Wrap any finite phase into `0..1` (not for per-sample use: it calls
+/// `floor`).
+pub(crate) fn wrap_any(p: f32) -> f32 {
+    p - p.floor()
 }
 
 /// Dry and wet gains for a `mix` of 0..1 by the equal-power (sine/cosine)

@@ -9,44 +9,56 @@ use patchbay_core::{
     NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
 };
 
-use crate::delay::DelayLine;
-use crate::fx::{ANTI_DENORMAL, Duck, FEEDBACK_LIMIT, equal_power, sin_turns, wrap};
+use crate::delay::{DelayLine, dot4, hermite_weights};
+use crate::fx::{ANTI_DENORMAL, Duck, FEEDBACK_LIMIT, equal_power, sin_turns, wrap, wrap_any};
 use crate::smooth::Ramp;
 
-/// A sine low-frequency oscillator: a phase in turns, advanced one sample
-/// at a time and read through [`sin_turns`].
+/// A sine low-frequency oscillator: a 32-bit fixed-point phase (a full
+/// turn is 2³²) advanced one sample at a time by wrapping addition, read
+/// through [`sin_turns`]. Integer phase makes the phase `n` samples on
+/// exactly `phase + n·inc`, however the samples are grouped: a chunk's
+/// phases are computed at once, and the result never depends on the calls.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Lfo {
-    /// Phase in turns, `0..1`.
-    phase: f32,
-    /// Turns per sample.
-    inc: f32,
+    phase: u32,
+    inc: u32,
 }
+
+/// One turn of [`Lfo`] phase, as a float.
+const TURN: f32 = 4_294_967_296.0;
 
 impl Lfo {
     fn new(freq: f32, sample_rate: f32) -> Self {
-        Lfo {
-            phase: 0.0,
-            inc: freq / sample_rate,
-        }
+        let mut lfo = Lfo { phase: 0, inc: 0 };
+        lfo.set_freq(freq, sample_rate);
+        lfo
     }
 
     fn set_freq(&mut self, freq: f32, sample_rate: f32) {
-        self.inc = freq / sample_rate;
+        self.inc = ((freq as f64 / sample_rate as f64).clamp(0.0, 0.5) * TURN as f64).round() as u32;
     }
 
-    /// The sine at `offset` turns (non-negative) after the current phase.
+    /// Turns per sample.
+    fn rate(&self) -> f32 {
+        self.inc as f32 / TURN
+    }
+
+    /// The phase in turns, `0..1`.
+    #[inline]
+    fn turns(&self) -> f32 {
+        // The top 24 bits convert exactly.
+        (self.phase >> 8) as f32 * (256.0 / TURN)
+    }
+
+    /// The sine at `offset` turns (`0..1`) after the current phase.
     #[inline]
     fn at(&self, offset: f32) -> f32 {
-        sin_turns(wrap(self.phase + offset))
+        sin_turns(wrap(self.turns() + offset))
     }
 
     #[inline]
     fn advance(&mut self) {
-        self.phase += self.inc;
-        if self.phase >= 1.0 {
-            self.phase -= 1.0;
-        }
+        self.phase = self.phase.wrapping_add(self.inc);
     }
 }
 
@@ -73,8 +85,39 @@ fn clamp_delay(d: f32, max: f32) -> f32 {
 /// Read a line `d` samples back by Hermite interpolation.
 #[inline]
 fn tap(line: &DelayLine, d: f32) -> f32 {
-    let whole = d as usize;
-    line.hermite(whole, d - whole as f32)
+    line.hermite_at(d)
+}
+
+/// Frames per chunk in the steady (no parameter moving) paths: the LFO,
+/// delays and interpolation weights of a chunk are computed together in
+/// arrays, which vectorises; only the reads from the lines are one by one.
+const CHUNK: usize = 16;
+
+/// `d` held in `2..=max` (NaN to 2), split into whole samples and fraction.
+#[inline]
+fn split_delay(d: f32, max: f32) -> (usize, f32) {
+    // Written as selects (false for NaN), which compile to one max and
+    // one min instruction each.
+    let d = if d >= 2.0 { d } else { 2.0 };
+    let d = if d <= max { d } else { max };
+    // SAFETY: `d` is finite and within 2..=max, far inside i32.
+    let whole = unsafe { d.to_int_unchecked::<i32>() };
+    (whole as usize, d - whole as f32)
+}
+
+/// The phases (turns) of the next `n` samples of `lfo`, which advances.
+#[inline]
+fn phases(lfo: &mut Lfo, n: usize) -> [f32; CHUNK] {
+    let mut p = [0.0; CHUNK];
+    for (j, v) in p.iter_mut().enumerate() {
+        let phase = Lfo {
+            phase: lfo.phase.wrapping_add(lfo.inc.wrapping_mul(j as u32)),
+            inc: lfo.inc,
+        };
+        *v = phase.turns();
+    }
+    lfo.phase = lfo.phase.wrapping_add(lfo.inc.wrapping_mul(n as u32));
+    p
 }
 
 // ---------------------------------------------------------------------------
@@ -153,7 +196,8 @@ impl Chorus {
         let voices = voices_of(ctx.param(4));
         Chorus {
             sample_rate: sr,
-            lines: [DelayLine::new(longest), DelayLine::new(longest)],
+            // Room for a chunk written ahead of the longest tap.
+            lines: [DelayLine::new(longest + CHUNK), DelayLine::new(longest + CHUNK)],
             lfo: Lfo::new(ctx.param(0), sr),
             delay: Ramp::new(ctx.param(2) * sr),
             depth: Ramp::new(ctx.param(1) * sr),
@@ -195,41 +239,24 @@ impl Processor for Chorus {
             self.duck.resume();
         }
         let frames = io.frames();
-        let (delay, depth) = (self.delay.segment(frames), self.depth.segment(frames));
-        let (dry, wet, spread) = (
-            self.dry.segment(frames),
-            self.wet.segment(frames),
-            self.spread.segment(frames),
-        );
-        let voices = self.voices;
-        let norm = (voices as f32).sqrt().recip();
-        let step = 1.0 / voices as f32;
-        // The right side's sweeps sit up to halfway between the left's.
-        let right = 0.5 * step;
-        let max = self.lines[0].max_delay() as f32;
-        for (side, line) in self.lines.iter_mut().enumerate() {
-            let input = io.input(0, side);
-            let out = io.output(0, side);
-            let mut lfo = self.lfo;
-            for (k, (o, &x)) in out.iter_mut().zip(input).enumerate() {
-                let (centre, swing) = (delay.at(k), depth.at(k));
-                let offset = side as f32 * right * spread.at(k);
-                let mut sum = 0.0;
-                for v in 0..voices {
-                    let d = clamp_delay(centre + swing * lfo.at(offset + v as f32 * step), max);
-                    sum += tap(line, d);
-                }
-                line.write(x);
-                line.advance();
-                lfo.advance();
-                *o = dry.at(k) * x + wet.at(k) * norm * sum;
-            }
-            if !self.duck.idle() {
-                self.duck.apply(out);
-            }
+        // Each voice count compiles to its own loop, unrolled.
+        let steady = [&self.delay, &self.depth, &self.dry, &self.wet, &self.spread]
+            .iter()
+            .all(|r| r.segment(frames).is_flat());
+        match (self.voices, steady) {
+            (1, true) => self.render_steady::<1>(io),
+            (2, true) => self.render_steady::<2>(io),
+            (3, true) => self.render_steady::<3>(io),
+            (_, true) => self.render_steady::<4>(io),
+            (1, false) => self.render::<1>(io),
+            (2, false) => self.render::<2>(io),
+            (3, false) => self.render::<3>(io),
+            (_, false) => self.render::<4>(io),
         }
-        for _ in 0..frames {
-            self.lfo.advance();
+        if !self.duck.idle() {
+            for side in 0..2 {
+                self.duck.apply(io.output(0, side));
+            }
         }
         self.duck.advance(frames);
         self.delay.finish();
@@ -237,6 +264,128 @@ impl Processor for Chorus {
         self.dry.finish();
         self.wet.finish();
         self.spread.finish();
+    }
+}
+
+impl Chorus {
+    /// The voices' phases in turns as `(cos, sin)` pairs, left then right:
+    /// the left side's evenly spaced, the right side's up to halfway
+    /// between them.
+    fn rotations<const V: usize>(spread: f32) -> [[(f32, f32); V]; 2] {
+        let step = 1.0 / V as f32;
+        std::array::from_fn(|side| {
+            std::array::from_fn(|v| {
+                let phi = v as f32 * step + side as f32 * 0.5 * step * spread;
+                (sin_turns(wrap(phi + 0.25)), sin_turns(wrap(phi)))
+            })
+        })
+    }
+
+    /// [`Chorus::render`] when no parameter moves: chunk by chunk, the
+    /// input is written first (there is no feedback, and every tap is at
+    /// least two samples old), then every tap of the chunk is read, and
+    /// the sums are the same, operation for operation, as `render`'s.
+    #[inline(always)]
+    fn render_steady<const V: usize>(&mut self, io: &mut ProcessIo<'_>) {
+        let frames = io.frames();
+        let (centre, swing) = (self.delay.target(), self.depth.target());
+        let (dry, wet) = (self.dry.target(), self.wet.target() * (V as f32).sqrt().recip());
+        let rot = Self::rotations::<V>(self.spread.target());
+        let max = self.lines[0].max_delay() as f32 - CHUNK as f32;
+        let (in_l, in_r) = (io.input(0, 0), io.input(0, 1));
+        let [out_l, out_r] = io.outputs([(0, 0), (0, 1)]);
+        let mut lfo = self.lfo;
+        let mut start = 0;
+        while start < frames {
+            let n = CHUNK.min(frames - start);
+            let (xl, xr) = (&in_l[start..start + n], &in_r[start..start + n]);
+            for (j, (&l, &r)) in xl.iter().zip(xr).enumerate() {
+                self.lines[0].write_ahead(j, l);
+                self.lines[1].write_ahead(j, r);
+            }
+            let p = phases(&mut lfo, n);
+            let (mut s, mut c) = ([0.0f32; CHUNK], [0.0f32; CHUNK]);
+            for j in 0..CHUNK {
+                s[j] = sin_turns(wrap(p[j]));
+                c[j] = sin_turns(wrap(p[j] + 0.25));
+            }
+            let mut sums = [[0.0f32; CHUNK]; 2];
+            for (side, sum) in sums.iter_mut().enumerate() {
+                let line = &self.lines[side];
+                for &(cos, sin) in &rot[side] {
+                    let (mut whole, mut t) = ([0usize; CHUNK], [0.0f32; CHUNK]);
+                    for j in 0..CHUNK {
+                        (whole[j], t[j]) = split_delay(centre + swing * (s[j] * cos + c[j] * sin), max);
+                    }
+                    // The four neighbours of each tap, one array each, so
+                    // the interpolation below vectorises across frames.
+                    let mut taps = [[0.0f32; CHUNK]; 4];
+                    for j in 0..n {
+                        let [a, b, c, d] = line.taps4(whole[j].wrapping_sub(j));
+                        (taps[0][j], taps[1][j], taps[2][j], taps[3][j]) = (a, b, c, d);
+                    }
+                    for j in 0..CHUNK {
+                        let x = [taps[0][j], taps[1][j], taps[2][j], taps[3][j]];
+                        sum[j] += dot4(hermite_weights(t[j]), x);
+                    }
+                }
+            }
+            let (ol, or) = (&mut out_l[start..start + n], &mut out_r[start..start + n]);
+            for j in 0..n {
+                ol[j] = dry * xl[j] + wet * sums[0][j];
+                or[j] = dry * xr[j] + wet * sums[1][j];
+            }
+            self.lines[0].advance_by(n);
+            self.lines[1].advance_by(n);
+            start += n;
+        }
+        self.lfo = lfo;
+    }
+
+    /// Both sides, `V` voices each, sample by sample. Every voice's sweep
+    /// is the one LFO shifted in phase: `sin(θ + φ) = sin θ cos φ + cos θ sin φ`,
+    /// so the sine is evaluated twice per sample, not once per voice.
+    #[inline(always)]
+    fn render<const V: usize>(&mut self, io: &mut ProcessIo<'_>) {
+        let frames = io.frames();
+        let (delay, depth) = (self.delay.segment(frames), self.depth.segment(frames));
+        let (dry, wet, spread) = (
+            self.dry.segment(frames),
+            self.wet.segment(frames),
+            self.spread.segment(frames),
+        );
+        let norm = (V as f32).sqrt().recip();
+        let rotations = Self::rotations::<V>;
+        let mut rot = rotations(spread.at(0));
+        let max = self.lines[0].max_delay() as f32 - CHUNK as f32;
+        let (in_l, in_r) = (io.input(0, 0), io.input(0, 1));
+        let [out_l, out_r] = io.outputs([(0, 0), (0, 1)]);
+        let [line_l, line_r] = &mut self.lines;
+        let mut lfo = self.lfo;
+        for k in 0..frames {
+            if !spread.is_flat() {
+                rot = rotations(spread.at(k));
+            }
+            let (s, c) = (lfo.at(0.0), lfo.at(0.25));
+            let (centre, swing) = (delay.at(k), depth.at(k));
+            let (mut left, mut right) = (0.0, 0.0);
+            for v in 0..V {
+                let (cos, sin) = rot[0][v];
+                left += tap(line_l, clamp_delay(centre + swing * (s * cos + c * sin), max));
+                let (cos, sin) = rot[1][v];
+                right += tap(line_r, clamp_delay(centre + swing * (s * cos + c * sin), max));
+            }
+            let (xl, xr) = (in_l[k], in_r[k]);
+            line_l.write(xl);
+            line_l.advance();
+            line_r.write(xr);
+            line_r.advance();
+            lfo.advance();
+            let (d, w) = (dry.at(k), wet.at(k) * norm);
+            out_l[k] = d * xl + w * left;
+            out_r[k] = d * xr + w * right;
+        }
+        self.lfo = lfo;
     }
 }
 
@@ -345,23 +494,61 @@ impl Processor for Flanger {
             self.spread.segment(frames),
         );
         let max = self.lines.first().map_or(2.0, |l| l.max_delay() as f32);
-        for (ch, line) in self.lines.iter_mut().enumerate().take(io.output_channels(0)) {
-            let input = io.input(0, ch);
-            let out = io.output(0, ch);
+        let steady = [delay, depth, feedback, dry, wet, spread]
+            .iter()
+            .all(|s| s.is_flat());
+        let channels = self.lines.len().min(io.output_channels(0));
+        if steady && channels > 0 {
+            // The same arithmetic as below, chunk by chunk: the sweep and
+            // the interpolation weights of a channel in arrays, then its
+            // line sample by sample (its feedback may be read soon).
+            let (delay, depth, g) = (delay.at(0), depth.at(0), feedback.at(0));
+            let (dry, wet, spread) = (dry.at(0), wet.at(0), spread.at(0));
             let mut lfo = self.lfo;
-            for (k, (o, &x)) in out.iter_mut().zip(input).enumerate() {
-                let sweep = 0.5 + 0.5 * lfo.at(ch as f32 * 0.5 * spread.at(k));
-                let d = clamp_delay(delay.at(k) * (1.0 - depth.at(k) * sweep), max);
-                let y = tap(line, d);
-                let w = (x + feedback.at(k) * y).clamp(-FEEDBACK_LIMIT, FEEDBACK_LIMIT);
-                line.write(w + ANTI_DENORMAL);
-                line.advance();
-                lfo.advance();
-                *o = dry.at(k) * x + wet.at(k) * y;
+            let mut start = 0;
+            while start < frames {
+                let n = CHUNK.min(frames - start);
+                let p = phases(&mut lfo, n);
+                for (ch, line) in self.lines.iter_mut().enumerate().take(channels) {
+                    let offset = wrap_any(ch as f32 * 0.5 * spread);
+                    let (mut whole, mut weights) = ([0usize; CHUNK], [[0.0f32; CHUNK]; 4]);
+                    for j in 0..CHUNK {
+                        let sweep = 0.5 + 0.5 * sin_turns(wrap(p[j] + offset));
+                        let (w, t) = split_delay(delay * (1.0 - depth * sweep), max);
+                        whole[j] = w;
+                        let [a, b, c, d] = hermite_weights(t);
+                        (weights[0][j], weights[1][j], weights[2][j], weights[3][j]) = (a, b, c, d);
+                    }
+                    let input = &io.input(0, ch)[start..start + n];
+                    let out = &mut io.output(0, ch)[start..start + n];
+                    line.feedback_block(&whole[..n], &weights, |j, y| {
+                        out[j] = dry * input[j] + wet * y;
+                        (input[j] + g * y).clamp(-FEEDBACK_LIMIT, FEEDBACK_LIMIT) + ANTI_DENORMAL
+                    });
+                }
+                start += n;
             }
-        }
-        for _ in 0..frames {
-            self.lfo.advance();
+            self.lfo = lfo;
+        } else {
+            for (ch, line) in self.lines.iter_mut().enumerate().take(channels) {
+                let input = io.input(0, ch);
+                let out = io.output(0, ch);
+                let mut lfo = self.lfo;
+                for (k, (o, &x)) in out.iter_mut().zip(input).enumerate() {
+                    let sweep = 0.5 + 0.5 * lfo.at(wrap_any(ch as f32 * 0.5 * spread.at(k)));
+                    let d = clamp_delay(delay.at(k) * (1.0 - depth.at(k) * sweep), max);
+                    let y = tap(line, d);
+                    let w = (x + feedback.at(k) * y).clamp(-FEEDBACK_LIMIT, FEEDBACK_LIMIT);
+                    line.write(w + ANTI_DENORMAL);
+                    line.advance();
+                    lfo.advance();
+                    *o = dry.at(k) * x + wet.at(k) * y;
+                }
+            }
+            self.lfo.phase = self
+                .lfo
+                .phase
+                .wrapping_add(self.lfo.inc.wrapping_mul(frames as u32));
         }
         self.delay.finish();
         self.depth.finish();
@@ -493,7 +680,7 @@ impl Phaser {
 
     /// The LFO phase offset of channel `ch`, in turns.
     fn offset(&self, ch: usize) -> f32 {
-        ch as f32 * 0.5 * self.spread
+        wrap_any(ch as f32 * 0.5 * self.spread)
     }
 
     /// The allpass coefficient for an LFO value of -1..1.
@@ -536,7 +723,7 @@ impl Processor for Phaser {
         let frames = io.frames();
         let (feedback, mix) = (self.feedback.segment(frames), self.mix.segment(frames));
         let stages = self.stages;
-        let ahead = PHASER_CONTROL as f32 * self.lfo.inc;
+        let ahead = PHASER_CONTROL as f32 * self.lfo.rate();
         for ch in 0..self.channels.len().min(io.output_channels(0)) {
             let offset = self.offset(ch);
             let mut c = self.channels[ch];

@@ -9,7 +9,7 @@ use patchbay_core::{
 };
 
 use crate::delay::DelayLine;
-use crate::fx::{ANTI_DENORMAL, Duck, FEEDBACK_LIMIT, equal_power, lowpass_pole_for_gain, sin_turns, wrap};
+use crate::fx::{ANTI_DENORMAL, Duck, FEEDBACK_LIMIT, equal_power, lowpass_pole_for_gain, sin_turns};
 use crate::smooth::Ramp;
 
 /// Longest `time` of `comb` and `allpass`, in seconds.
@@ -176,6 +176,41 @@ impl Processor for Comb {
             let input = io.input(0, ch);
             let out = io.output(0, ch);
             let mut s = *lowpass;
+            // A whole, steady delay at least a block long: the same
+            // arithmetic as below on plain slices.
+            let whole = delay.at(0) as usize;
+            if delay.is_flat() && delay.at(0) == whole as f32 && feedback.is_flat() {
+                let g = feedback.at(0);
+                let done = match (feedforward, pole == 0.0) {
+                    (false, true) => line.run_block(whole, input, out, |x, tap| {
+                        let y = (x + g * tap).clamp(-FEEDBACK_LIMIT, FEEDBACK_LIMIT);
+                        (y + ANTI_DENORMAL, y)
+                    }),
+                    (true, true) => {
+                        line.run_block(whole, input, out, |x, tap| (x + ANTI_DENORMAL, x + g * tap))
+                    }
+                    (false, false) => line.run_block(whole, input, out, |x, tap| {
+                        s = tap + pole * (s - tap);
+                        let y = (x + g * s).clamp(-FEEDBACK_LIMIT, FEEDBACK_LIMIT);
+                        (y + ANTI_DENORMAL, y)
+                    }),
+                    (true, false) => line.run_block(whole, input, out, |x, tap| {
+                        s = tap + pole * (s - tap);
+                        (x + ANTI_DENORMAL, x + g * s)
+                    }),
+                };
+                if done {
+                    if pole == 0.0 {
+                        // What the general path leaves in the low-pass.
+                        s = line.at(whole + 1);
+                    }
+                    *lowpass = s;
+                    if !self.duck.idle() {
+                        self.duck.apply(out);
+                    }
+                    continue;
+                }
+            }
             for (k, (o, &x)) in out.iter_mut().zip(input).enumerate() {
                 let d = delay.at(k);
                 let whole = d as usize;
@@ -269,6 +304,21 @@ impl Processor for Allpass {
             let input = io.input(0, ch);
             let out = io.output(0, ch);
             let mut z = *state;
+            // A whole, steady delay at least a block long (the Thiran
+            // coefficient is then 0): the same arithmetic on plain slices.
+            if let Some((m, eta)) = fixed
+                && eta == 0.0
+                && gain.is_flat()
+            {
+                let g = gain.at(0);
+                if line.run_block(m + 1, input, out, |x, tap| {
+                    let v = (x + g * tap).clamp(-FEEDBACK_LIMIT, FEEDBACK_LIMIT);
+                    (v + ANTI_DENORMAL, tap - g * v)
+                }) {
+                    *state = line.at(m + 2);
+                    continue;
+                }
+            }
             for (k, (o, &x)) in out.iter_mut().zip(input).enumerate() {
                 let (m, eta) = fixed.unwrap_or_else(|| thiran_split(delay.at(k)));
                 // v[n - D]: the Thiran allpass over v[n - m] and v[n - m - 1].
@@ -573,48 +623,59 @@ impl Processor for Reverb {
         let (in_l, in_r) = (io.input(0, 0), io.input(0, 1));
         let [out_l, out_r] = io.outputs([(0, 0), (0, 1)]);
         let (gain, pole, depth, dc_r) = (self.gain, self.pole, self.depth, self.dc_r);
+        // A steady pre-delay of whole samples needs no interpolation
+        // (Hermite at t = 0 is the sample itself).
+        let whole_predelay =
+            (predelay.is_flat() && predelay.at(0).fract() == 0.0).then(|| predelay.at(0) as usize);
         for k in 0..frames {
             let (xl, xr) = (in_l[k], in_r[k]);
             // Pre-delay, then diffusion, per side.
-            let pd = predelay.at(k);
-            let whole = pd as usize;
-            let t = pd - whole as f32;
             let mut side = [xl, xr];
             for (s, (line, chain)) in side
                 .iter_mut()
                 .zip(self.predelay_lines.iter_mut().zip(&mut self.diffusers))
             {
                 line.write(*s);
-                let mut v = line.hermite(whole, t);
+                let mut v = match whole_predelay {
+                    Some(whole) => line.at(whole),
+                    None => line.hermite_at(predelay.at(k)),
+                };
                 line.advance();
                 for d in chain.iter_mut() {
                     v = d.tick(v);
                 }
                 *s = v;
             }
-            // The network: read, damp, mix, inject, write.
+            // The network, each stage over all lines at once (the
+            // arithmetic vectorises; the taps are gathers): read, damp,
+            // mix, inject, write.
             let sc = scale.at(k);
+            let mut delays = [0.0f32; LINES];
+            for i in 0..LINES {
+                delays[i] = self.base[i] * sc + depth * sin_turns(self.phase[i]);
+                let p = self.phase[i] + self.inc[i];
+                self.phase[i] = if p >= 1.0 { p - 1.0 } else { p };
+            }
             let mut f = [0.0f32; LINES];
             for i in 0..LINES {
-                let d = self.base[i] * sc + depth * sin_turns(self.phase[i]);
-                let whole = d as usize;
-                let tap = self.lines[i].hermite(whole, d - whole as f32);
-                let s = tap + pole[i] * (self.lowpass[i] - tap);
+                f[i] = self.lines[i].hermite_at(delays[i]);
+            }
+            for i in 0..LINES {
+                let s = f[i] + pole[i] * (self.lowpass[i] - f[i]);
                 self.lowpass[i] = s;
                 f[i] = gain[i] * s;
-                self.phase[i] = wrap(self.phase[i] + self.inc[i]);
             }
             hadamard8(&mut f);
-            for i in 0..LINES {
-                f[i] += INPUT_GAIN * side[i / (LINES / 2)];
-            }
             let (mut wl, mut wr) = (0.0, 0.0);
             for i in 0..LINES {
-                let v = f[i].clamp(-FEEDBACK_LIMIT, FEEDBACK_LIMIT);
-                self.lines[i].write(v + ANTI_DENORMAL);
-                self.lines[i].advance();
+                let v = (f[i] + INPUT_GAIN * side[i / (LINES / 2)]).clamp(-FEEDBACK_LIMIT, FEEDBACK_LIMIT);
+                f[i] = v + ANTI_DENORMAL;
                 wl += TAP_LEFT[i] * v;
                 wr += TAP_RIGHT[i] * v;
+            }
+            for (line, &v) in self.lines.iter_mut().zip(&f) {
+                line.write(v);
+                line.advance();
             }
             let wl = self.dc[0].tick(wl * OUTPUT_GAIN, dc_r);
             let wr = self.dc[1].tick(wr * OUTPUT_GAIN, dc_r);

@@ -384,6 +384,36 @@ fn more_sources(c: &mut Criterion) {
     pair(c, "pink", schedule("pink", None, &[]), Box::new(pink()));
     pair(
         c,
+        "square",
+        schedule("square", None, &[]),
+        Box::new(square_hz(440.0)),
+    );
+    pair(c, "noise", schedule("noise", None, &[]), Box::new(noise()));
+    // Gates at 8 Hz through an envelope; fundsp's `adsr_live` computes its
+    // curve every few samples (an `EnvelopeIn`), ours every sample.
+    pair_chain(
+        c,
+        "adsr",
+        chain(
+            &[
+                ("clock", "clock", &[("bpm", 480.0)]),
+                (
+                    "dut",
+                    "adsr",
+                    &[
+                        ("attack", 0.01),
+                        ("decay", 0.05),
+                        ("sustain", 0.5),
+                        ("release", 0.05),
+                    ],
+                ),
+            ],
+            &[("clock.out", "dut.gate"), ("dut.out", "out.in")],
+        ),
+        Box::new(square_hz(8.0) >> adsr_live(0.01, 0.05, 0.5, 0.05)),
+    );
+    pair(
+        c,
         "phasor",
         schedule("phasor", None, &[("freq", 440.0)]),
         Box::new(ramp_hz(440.0)),

@@ -953,20 +953,25 @@ fn register_control(engine: &mut Engine, shared: &Arc<Shared>) {
         engine.register_raw_fn(name, [dynamic], move |_ctx, args| -> Res<Dynamic> {
             let st = s.lock();
             let v = args[0].flatten_clone();
-            let id = if let Some(r) = v.read_lock::<NodeRef>() {
-                st.graph.node(&r).map_err(gerr)?.id()
+            let node = if let Some(r) = v.read_lock::<NodeRef>() {
+                st.graph.node(&r).map_err(gerr)?
             } else if let Ok(text) = v.clone().into_immutable_string() {
-                if st.graph.find(&text).is_none() {
+                let Some(index) = st.graph.find(&text) else {
                     return Err(err(format!("there is no node `{text}` in the patch")));
-                }
-                text.to_string()
+                };
+                st.graph.node(&st.graph.handle(index)).map_err(gerr)?
             } else {
                 return Err(err(format!(
                     "`{name}` needs a node or its id, not {}",
                     type_name(&v)
                 )));
             };
-            let values = st.taps.get(&id).map(|t| t.snapshot()).unwrap_or_default();
+            let (id, kind) = (node.id(), node.desc.kind);
+            if !all && kind != "meter" {
+                return Err(err(format!(
+                    "`level` reads a meter, and `{id}` is a `{kind}`; `readings(\"{id}\")` gives any analysis node's raw values"
+                )));
+            }
             // While the script's top level runs nothing is playing yet:
             // every reading is zero.
             if st.live && !st.taps.contains_key(&id) {
@@ -974,10 +979,11 @@ fn register_control(engine: &mut Engine, shared: &Arc<Shared>) {
                     "node `{id}` publishes no readings; `{name}` reads analysis nodes such as a meter"
                 )));
             }
+            let values = st.taps.get(&id).map(|t| t.snapshot()).unwrap_or_default();
             Ok(if all {
                 Dynamic::from_array(values.iter().map(|&x| Dynamic::from_float(x as FLOAT)).collect())
             } else {
-                Dynamic::from_float(values.first().copied().unwrap_or(0.0) as FLOAT)
+                Dynamic::from_float(meter_level(&values) as FLOAT)
             })
         });
     }
@@ -1051,4 +1057,15 @@ fn register_control(engine: &mut Engine, shared: &Arc<Shared>) {
         let db = number_arg(args[0], "db", "a level in dB")?;
         Ok(10f64.powf(db / 20.0))
     });
+}
+
+/// What `level` reads from a meter's readings: the loudest channel's RMS
+/// (linear, 1.0 = 0 dBFS). The meter publishes 3·C values for C channels:
+/// C sample peaks, then C RMS levels, then C held peaks; before it plays,
+/// nothing (0).
+fn meter_level(readings: &[f32]) -> f32 {
+    let channels = readings.len() / 3;
+    readings[channels..2 * channels]
+        .iter()
+        .fold(0.0, |loudest, &rms| loudest.max(rms))
 }

@@ -176,7 +176,7 @@ pub struct Graph {
     helper_counters: HashMap<&'static str, u32>,
     names: HashMap<String, usize>,
     output: Option<usize>,
-    scalers: HashMap<(usize, &'static str, u64), (usize, &'static str)>,
+    scalers: HashMap<(usize, &'static str, u64, u64), (usize, &'static str)>,
     constants: HashMap<u64, usize>,
     /// Set when nodes or edges change (parameters excluded).
     pub structure_changed: bool,
@@ -515,6 +515,15 @@ impl Graph {
                 return Ok(());
             }
         }
+        // One term and a constant is what a `scale` node does by itself.
+        if let [(node, weight)] = signal.terms.as_slice()
+            && signal.offset != 0.0
+            && self.scaler(*weight, signal.offset).is_some()
+        {
+            let from = (node.index, self.source(node)?);
+            let from = self.scaled_offset(from, *weight, signal.offset, origin)?;
+            return self.add_edge(from, (to.index, port), origin);
+        }
         for (node, weight) in &signal.terms {
             let from = self.source(node)?;
             let from = self.scaled((node.index, from), *weight, origin)?;
@@ -535,7 +544,7 @@ impl Graph {
         let scaled: Vec<usize> = self
             .scalers
             .iter()
-            .filter(|((n, p, _), _)| (*n, *p) == src)
+            .filter(|((n, p, _, _), _)| (*n, *p) == src)
             .map(|(_, (helper, _))| *helper)
             .collect();
         let before = self.edges.len();
@@ -581,10 +590,57 @@ impl Graph {
         Ok(node.index)
     }
 
+    /// `scale`, if this build has it and `factor` and `offset` are within
+    /// its parameters' ranges.
+    fn scaler(&self, factor: f64, offset: f64) -> Option<&'static NodeDescriptor> {
+        let desc = self.registry.get("scale").filter(|d| d.inputs.len() == 1)?;
+        let fits = |param: &str, v: f64| desc.param(param).is_some_and(|(_, s)| v >= s.min && v <= s.max);
+        (fits("factor", factor) && fits("offset", offset)).then_some(desc)
+    }
+
+    /// The output `from` through a helper `scale` node, `in × factor +
+    /// offset` (one per source, factor and offset per run); the caller has
+    /// checked [`Graph::scaler`].
+    fn scaled_offset(
+        &mut self,
+        from: (usize, &'static str),
+        factor: f64,
+        offset: f64,
+        origin: &Origin,
+    ) -> GResult<(usize, &'static str)> {
+        let key = (from.0, from.1, factor.to_bits(), offset.to_bits());
+        if let Some(&port) = self.scalers.get(&key) {
+            return Ok(port);
+        }
+        let Some(desc) = self.scaler(factor, offset) else {
+            return fail(format!("cannot scale a signal by {factor} and add {offset}"));
+        };
+        let node = self.push(desc, true, origin.clone())?;
+        self.set_param(&node, "factor", factor)?;
+        if offset != 0.0 {
+            self.set_param(&node, "offset", offset)?;
+        }
+        self.add_edge(from, (node.index, desc.inputs[0].name.to_string()), origin)?;
+        let port = (node.index, desc.outputs[0].name);
+        self.scalers.insert(key, port);
+        Ok(port)
+    }
+
+    /// Whether one `gain` node can scale by `k` (positive).
+    fn gain_db_fits(&self, k: f64) -> bool {
+        let db = 20.0 * k.log10();
+        self.registry
+            .get("gain")
+            .filter(|d| d.inputs.len() == 1)
+            .and_then(|d| d.param("gain"))
+            .is_some_and(|(_, spec)| db >= spec.min && db <= spec.max)
+    }
+
     /// The output `from` scaled by `k`: the port itself for 1, else a
     /// helper node (one per source and factor per run). Positive factors
-    /// within the `gain` node's range use it (smoothed, in dB); any other
-    /// factor needs a `multiply` node fed a constant.
+    /// within the `gain` node's range use it (smoothed, in dB); other
+    /// factors a `scale` node, or where it lacks the range a `multiply`
+    /// node fed a constant.
     fn scaled(
         &mut self,
         from: (usize, &'static str),
@@ -597,7 +653,10 @@ impl Graph {
         if !k.is_finite() {
             return fail(format!("cannot scale a signal by {k}"));
         }
-        let key = (from.0, from.1, k.to_bits());
+        if self.scaler(k, 0.0).is_some() && !(k > 0.0 && self.gain_db_fits(k)) {
+            return self.scaled_offset(from, k, 0.0, origin);
+        }
+        let key = (from.0, from.1, k.to_bits(), 0);
         if let Some(&port) = self.scalers.get(&key) {
             return Ok(port);
         }

@@ -22,9 +22,10 @@
 //!   so chains read `saw(110) >> lowpass(800) >> out()`; either side may be
 //!   an array (`[a, b] >> mixer`, `bus >> [rev, out()]`);
 //! - `a + b` mixes (the terms fan in to what the sum is connected to);
-//!   `a * 0.5` scales (a `gain` node, or `multiply` with a constant for
-//!   factors `gain` cannot reach); `a + 800` adds a `constant` node;
-//!   `a * b` of two signals multiplies them in a `multiply` node;
+//!   `a * 0.5` scales (a `gain` node; a `scale` node for factors `gain`
+//!   cannot reach, a `multiply` with a constant beyond `scale`'s range);
+//!   `a + 800` adds a `constant` node, and `a * 400 + 800` is one `scale`
+//!   node; `a * b` of two signals multiplies them in a `multiply` node;
 //! - `node.cutoff`, `svf.lp`, `node.port("lp")` name a port or parameter;
 //!   `node.cutoff = 400` sets one;
 //! - `.name("bass")` names a node; `out()` is the output (one per script).
@@ -32,7 +33,8 @@
 //! Control, in the script or in callbacks: `set("bass.cutoff", 400)`,
 //! `ramp("bass.cutoff", 2000, 4.0)`, `every(0.5, || ...)`, `after(2.0, ||
 //! ...)`, `on_beat(|beat| ...)` / `on_beat(4, |beat| ...)` at `bpm(x)`,
-//! `cancel(id)`, `level("meter")`, `connect(a, b)`, `disconnect(a, b)`,
+//! `cancel(id)`, `level("meter")` (its loudest channel's RMS),
+//! `readings(node)`, `connect(a, b)`, `disconnect(a, b)`,
 //! `remove(node)`, `find("id")`, `rand()`, `seed(n)`, `choose([...])`,
 //! `mtof(note)`, `db(x)`, `now()`, `beat()`, `beats(n)`. Callbacks run on
 //! the control thread between blocks; what they change becomes parameter
@@ -47,7 +49,7 @@
 //!   the script created up to and including it, named or not: the third
 //!   `saw(...)` call is `saw_3` whatever its parameters;
 //! - helper nodes that signal arithmetic creates are counted separately,
-//!   `_gain_1`, `_constant_1`, `_multiply_1`, so adding modulation never
+//!   `_gain_1`, `_scale_1`, `_constant_1`, `_multiply_1`, so adding modulation never
 //!   renumbers the script's own nodes;
 //! - the output is `out`.
 //!

@@ -219,22 +219,16 @@ fn named_ports_and_parameters_as_destinations() {
 
 #[test]
 fn a_signal_in_a_parameter_map_modulates_it() {
-    // sine(0.2) * 400 + 800 into the cutoff: a scaler and a constant fan in.
+    // sine(0.2) * 400 + 800 into the cutoff: one `scale` node does both.
     let p = patch("saw(110) >> lowpass(#{cutoff: sine(0.2, 1.0) * 400 + 800}) >> out();");
     let e = edges(&p);
-    // The offset's constant (other constants may scale the LFO).
-    let offset = e
-        .iter()
-        .filter_map(|x| x.strip_suffix(".out -> lowpass_1.cutoff"))
-        .find(|n| n.starts_with("_constant"))
-        .unwrap_or_else(|| panic!("no constant into the cutoff: {e:?}"));
-    assert_eq!(p.node(offset).unwrap().params["value"], 800.0);
-    // The scaled LFO arrives at the cutoff through helper node(s).
-    assert!(e.iter().any(|x| x.starts_with("sine_1.out -> _")), "{e:?}");
-    assert!(
-        e.iter()
-            .any(|x| x.ends_with("-> lowpass_1.cutoff") && x.starts_with("_") && !x.starts_with("_constant"))
-    );
+    for edge in ["sine_1.out -> _scale_1.in", "_scale_1.out -> lowpass_1.cutoff"] {
+        assert!(e.iter().any(|x| x == edge), "no {edge} in {e:?}");
+    }
+    let scale = &p.node("_scale_1").unwrap().params;
+    assert_eq!((scale["factor"], scale["offset"]), (400.0, 800.0));
+    // saw, sine, lowpass, the scale and the output: nothing else.
+    assert_eq!(p.nodes.len(), 5, "{:?}", p.nodes);
 }
 
 #[test]
@@ -261,19 +255,28 @@ fn modulated_cutoff_sounds_like_the_arithmetic_says() {
 }
 
 #[test]
-fn scaling_beyond_one_gain_chains_gains_or_multiplies() {
-    let p = patch("sine(1, 1.0) * 400 >> out();");
-    let product: f64 = p
-        .nodes
-        .iter()
-        .filter(|n| n.id.starts_with("_gain"))
-        .map(|n| 10f64.powf(n.params["gain"] / 20.0))
-        .product();
-    if p.nodes.iter().any(|n| n.kind == "multiply") {
-        assert!(p.nodes.iter().any(|n| n.kind == "constant"));
-    } else {
-        assert!((product - 400.0).abs() < 1e-6, "gains multiply to {product}");
+fn factors_a_gain_cannot_make_use_a_scale_node_or_a_multiply() {
+    // Within the gain node's range (in dB): a gain.
+    let p = patch("sine(1) * 0.5 >> out();");
+    assert_eq!(p.node("_gain_1").unwrap().kind, "gain");
+    // Beyond it, or negative: a scale node.
+    for (factor, script) in [
+        (400.0, "sine(1) * 400 >> out();"),
+        (-0.5, "-0.5 * sine(1) >> out();"),
+    ] {
+        let p = patch(script);
+        assert_eq!(
+            edges(&p),
+            ["sine_1.out -> _scale_1.in", "_scale_1.out -> out.in"],
+            "{script}"
+        );
+        assert_eq!(p.node("_scale_1").unwrap().params["factor"], factor, "{script}");
     }
+    // Beyond the scale node's range too: a multiply fed a constant.
+    let p = patch("sine(1) * 5000 >> out();");
+    let constant = p.nodes.iter().find(|n| n.kind == "constant").unwrap();
+    assert_eq!(constant.params["value"], 5000.0);
+    assert!(p.nodes.iter().any(|n| n.kind == "multiply"));
 }
 
 #[test]

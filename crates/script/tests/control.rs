@@ -163,26 +163,56 @@ fn timer_scripts_render_the_same_every_time() {
 }
 
 #[test]
-fn level_reads_nothing_before_playing_and_refuses_non_analysis_nodes_while_playing() {
-    // No analysis kind publishes readings yet in every build: reading a
-    // plain node is refused with a clear message while playing.
+fn level_reads_nothing_before_playing_and_refuses_what_is_not_a_meter() {
     let mut s = session(&text(
-        r#"sine(440, 0.5).name("s") >> out(); print(`${level("s")}`); after(0.1, || print(`${level("s")}`));"#,
+        r#"
+        let s = sine(440, 0.5).name("s");
+        s >> meter().name("m") >> out();
+        print(`${level("m")}`);
+        after(0.1, || print(`${level("s")}`));
+        "#,
     ));
     s.render(0.2);
     assert_eq!(prints(&s), ["0.0"]);
-    if patchbay_nodes::registry()
-        .kinds()
-        .iter()
-        .all(|d| d.kind != "meter")
-    {
-        // (With a meter kind, the example below would read it instead.)
-        let errors = s.errors();
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(
-            errors[0].to_string().contains("publishes no readings"),
-            "{}",
-            errors[0]
-        );
+    let errors = s.errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = errors[0].to_string();
+    assert!(
+        message.contains("`level` reads a meter, and `s` is a `sine`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn level_is_the_loudest_channels_rms_from_the_meters_readings() {
+    // Left quieter than right, so reading the wrong part of the meter's
+    // layout (a peak, the first channel, a held peak) gives another number.
+    // 375 Hz is 128 samples a cycle: the meter's window holds whole cycles.
+    let mut s = session(&text(
+        r#"
+        let both = merge();
+        sine(375, 0.1) >> both.left;
+        sine(375, 0.5) >> both.right;
+        both >> meter().name("m") >> out();
+        after(0.5, || { print(`${level("m")}`); print(`${readings("m")}`); });
+        "#,
+    ));
+    s.render(0.6);
+    let printed = prints(&s);
+    assert_eq!(printed.len(), 2, "{printed:?}");
+    let level: f64 = printed[0].parse().unwrap();
+    let expected = 0.5 / 2f64.sqrt();
+    let error_db = 20.0 * (level / expected).log10();
+    assert!(error_db.abs() < 0.01, "level {level}, expected {expected}");
+    // The layout it was read from: peaks, RMS levels, held peaks.
+    let readings: Vec<f64> = printed[1]
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    let want = [0.1, 0.5, 0.1 / 2f64.sqrt(), expected, 0.1, 0.5];
+    assert_eq!(readings.len(), want.len(), "{readings:?}");
+    for (got, want) in readings.iter().zip(want) {
+        assert!((20.0 * (got / want).log10()).abs() < 0.01, "{readings:?}");
     }
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use patchbay_core::{CompileOptions, Patch, compile, load_patch};
-use patchbay_io::{HostChoice, RenderOptions, SampleFormat, render_to_wav};
+use patchbay_io::{HostChoice, RenderOptions, SampleFormat, render_with_disk};
 
 #[derive(Parser)]
 #[command(name = "patchbay", version, about = "A modular node-graph audio environment")]
@@ -207,6 +207,14 @@ fn load(path: &Path) -> Result<Patch> {
     Ok(load_patch(path, patchbay_nodes::registry())?)
 }
 
+/// The folder relative paths in a patch (or script) are relative to.
+pub(crate) fn patch_folder(patch: &Path) -> PathBuf {
+    match patch.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 fn render(patch: &Path, options: &RenderOptions, output: &Path) -> Result<()> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new((options.seconds * options.sample_rate as f64) as u64);
@@ -244,13 +252,28 @@ fn render(patch: &Path, options: &RenderOptions, output: &Path) -> Result<()> {
             &mut report,
         )?
     } else {
-        render_to_wav(
+        // Recorders' and players' relative paths are the patch file's folder's.
+        let mut disk = patchbay_io::DiskHost::inline(patch_folder(patch));
+        let summary = render_with_disk(
             &load(patch)?,
             patchbay_nodes::registry(),
             options,
             output,
+            &mut disk,
             &mut progress,
-        )?
+        )?;
+        let mut failed = false;
+        for report in disk.finish() {
+            failed |= matches!(report, patchbay_io::DiskReport::Failed { .. });
+            match &bar {
+                Some(bar) => bar.println(report.to_string()),
+                None => eprintln!("{report}"),
+            }
+        }
+        if failed {
+            anyhow::bail!("a recorder failed (see above); what it wrote before is kept");
+        }
+        summary
     };
     if let Some(bar) = bar {
         bar.finish_and_clear();

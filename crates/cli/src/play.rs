@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use patchbay_core::{Applied, CompileOptions, LiveEngine, LiveError};
 use patchbay_io::{
-    CpalOutput, DeviceError, HostChoice, OutputSpec, PatchWatcher, Player, PlayerEvent, Status,
+    CpalOutput, DeviceError, DiskHost, DiskReport, HostChoice, OutputSpec, PatchWatcher, Player, PlayerEvent,
+    Status,
 };
 
 /// How often the control loop wakes: garbage, faults, reloads.
@@ -53,6 +54,9 @@ pub fn play(args: PlayArgs) -> Result<()> {
     if args.no_limit {
         runtime.set_ceiling_db(None);
     }
+    // Recorders and players run their disk work on threads of their own.
+    let mut disk = DiskHost::threaded(crate::patch_folder(&args.patch));
+    disk.start(live.take_disk_jobs())?;
     let mut watcher = match args.watch && script.is_none() {
         true => Some(PatchWatcher::new(&args.patch)?),
         false => None,
@@ -122,6 +126,14 @@ pub fn play(args: PlayArgs) -> Result<()> {
                 line.message(&text);
             }
         }
+        // Nodes built by a reload or a script bring their disk work.
+        disk.start(live.take_disk_jobs())?;
+        for report in disk.reports() {
+            line.message(&match report {
+                DiskReport::Failed { .. } => format!("error: {report}"),
+                _ => report.to_string(),
+            });
+        }
         if last_status.elapsed() >= line.every {
             last_status = Instant::now();
             let status = player.status();
@@ -134,6 +146,9 @@ pub fn play(args: PlayArgs) -> Result<()> {
     let end = player.status();
     drop(player);
     live.collect_garbage();
+    for report in disk.finish() {
+        line.message(&report.to_string());
+    }
     line.finish();
     eprintln!(
         "played {:.1} s: xruns {}, max callback load {:.1}%, peak {:.1} dBFS{}",

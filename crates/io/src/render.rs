@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::disk::{DiskError, DiskHost};
 use patchbay_core::{CompileOptions, Patch, Registry, Schedule, ValidationError, compile, engine};
 
 /// Sample encoding of the written file.
@@ -89,6 +90,9 @@ pub enum RenderError {
     /// The options make no sense.
     #[error("{0}")]
     Options(String),
+    /// A recorder or player in the patch cannot run here.
+    #[error(transparent)]
+    Disk(#[from] DiskError),
     /// The WAV file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -100,12 +104,31 @@ pub enum RenderError {
 }
 
 /// Render `patch` to a stereo WAV file at `path`. `progress` is called now
-/// and then with (frames done, frames total).
+/// and then with (frames done, frames total). Recorders and players in the
+/// patch resolve relative paths against the current folder; see
+/// [`render_with_disk`].
 pub fn render_to_wav(
     patch: &Patch,
     registry: &Registry,
     options: &RenderOptions,
     path: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<RenderSummary, RenderError> {
+    let mut disk = DiskHost::inline(".");
+    let summary = render_with_disk(patch, registry, options, path, &mut disk, progress)?;
+    disk.finish();
+    Ok(summary)
+}
+
+/// [`render_to_wav`], running the patch's disk work (recorders, players)
+/// on `disk`, an inline host pumped before every block so the render stays
+/// deterministic. Call `disk.finish()` afterwards for its reports.
+pub fn render_with_disk(
+    patch: &Patch,
+    registry: &Registry,
+    options: &RenderOptions,
+    path: &Path,
+    disk: &mut DiskHost,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RenderSummary, RenderError> {
     if !(options.seconds.is_finite() && options.seconds >= 0.0 && options.seconds <= 24.0 * 3600.0) {
@@ -134,7 +157,14 @@ pub fn render_to_wav(
             block: options.block,
         },
     )?;
-    let (_engine, mut runtime) = engine(Schedule::new(&plan));
+    let mut schedule = Schedule::new(&plan);
+    let jobs = schedule
+        .take_disk_jobs()
+        .into_iter()
+        .map(|(i, job)| (plan.nodes[i].id.clone(), job))
+        .collect();
+    disk.start(jobs)?;
+    let (_engine, mut runtime) = engine(schedule);
     runtime.set_ceiling_db(options.ceiling_db);
     let (bits, sample_format) = match options.format {
         SampleFormat::F32 => (32, hound::SampleFormat::Float),
@@ -164,6 +194,7 @@ pub fn render_to_wav(
     let mut done = 0u64;
     let mut last_report = 0u64;
     while done < total {
+        disk.pump();
         runtime.process_block();
         let n = (options.block as u64).min(total - done) as usize;
         // The runtime's safety stage has already silenced non-finite
@@ -183,6 +214,9 @@ pub fn render_to_wav(
     }
     writer.finalize().map_err(write_err)?;
     summary.non_finite = runtime.safety().non_finite();
+    // Recorders let go of their rings; the disk host writes what is left.
+    drop(runtime);
+    disk.pump();
     summary.wall = started.elapsed();
     Ok(summary)
 }
@@ -200,6 +234,6 @@ fn write_sample<W: std::io::Write + std::io::Seek>(
 }
 
 /// Round to the nearest integer step, clipping at full scale.
-fn quantize(x: f32, full_scale: f32) -> i32 {
+pub(crate) fn quantize(x: f32, full_scale: f32) -> i32 {
     (x.clamp(-1.0, 1.0) * full_scale).round() as i32
 }

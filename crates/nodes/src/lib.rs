@@ -22,6 +22,7 @@ pub mod lfo;
 pub mod math;
 pub mod mixing;
 pub mod modulation;
+pub mod record;
 pub mod sequencer;
 pub mod smooth;
 pub mod sources;
@@ -62,6 +63,7 @@ pub static ALL: &[&NodeDescriptor] = &[
     &space::REVERB,
     &clock::CLOCK,
     &envelope::ADSR,
+    &record::RECORD_NODE,
     &mixing::GAIN,
     &mixing::MIX,
     &mixing::PAN,

@@ -1,0 +1,109 @@
+//! Recording through the binary: a take written by `patchbay render`, and a
+//! take that survives the process being killed mid-recording.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use patchbay_nodes::analysis::{peak_frequency, rms};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("patchbay-cli-record-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A 441 Hz sine recorded as 16-bit takes named `vocal` in `takes/`
+/// (relative to the patch file).
+fn write_patch(dir: &Path) -> PathBuf {
+    let path = dir.join("rec.json");
+    std::fs::write(
+        &path,
+        r#"{
+  "format": "patchbay",
+  "version": 2,
+  "nodes": [
+    { "id": "osc", "kind": "sine", "params": { "freq": 441, "amp": 0.5 } },
+    { "id": "vocal", "kind": "record", "params": { "state": 2, "format": 2 },
+      "settings": { "folder": "takes" } },
+    { "id": "out", "kind": "output" }
+  ],
+  "edges": [
+    { "from": "osc.out", "to": "vocal.in" },
+    { "from": "osc.out", "to": "out.in" }
+  ]
+}
+"#,
+    )
+    .unwrap();
+    path
+}
+
+/// The take as floats, checked to be a 441 Hz sine at the right level.
+fn check_take(path: &Path) -> f64 {
+    let mut reader = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (1, 48_000, 16)
+    );
+    let samples: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| s.expect("every sample the header counts is there") as f32 / 32_767.0)
+        .collect();
+    let seconds = samples.len() as f64 / 48_000.0;
+    let second = &samples[..48_000.min(samples.len())];
+    assert!((peak_frequency(second, 48_000.0) - 441.0).abs() < 2.0);
+    assert!(
+        (rms(second) - 0.5 / 2f32.sqrt()).abs() < 0.01,
+        "rms {}",
+        rms(second)
+    );
+    seconds
+}
+
+#[test]
+fn render_writes_a_numbered_take_beside_the_patch() {
+    let dir = temp_dir("render");
+    let patch = write_patch(&dir);
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+            .args(["render", patch.to_str().unwrap(), "--seconds", "1.5", "-o"])
+            .arg(dir.join("mix.wav"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("vocal: wrote"), "{stderr}");
+    }
+    assert_eq!(check_take(&dir.join("takes/vocal-001.wav")), 1.5);
+    assert_eq!(check_take(&dir.join("takes/vocal-002.wav")), 1.5);
+}
+
+#[test]
+fn a_take_survives_the_process_being_killed() {
+    let dir = temp_dir("crash");
+    let patch = write_patch(&dir);
+    // A day-long render: it is still recording when it is killed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args([
+            "render",
+            patch.to_str().unwrap(),
+            "--seconds",
+            "86400",
+            "-o",
+            "/dev/null",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) }, 0);
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let seconds = check_take(&dir.join("takes/vocal-001.wav"));
+    assert!(seconds >= 2.0, "only {seconds} s survived");
+}

@@ -498,7 +498,25 @@ mod tests {
             3 * 64,
             "armed: every frame streams (for the pre-roll)"
         );
-        // The square's edges: it rises at 0, falls at 24, rises at 48...
+        // Where the gate crosses 0.5, measured on the same square alone.
+        let mut alone = Patch::default();
+        alone.nodes.push(node("gate", "square", &[("freq", 1000.0)]));
+        alone.nodes.push(node("out", "output", &[]));
+        alone.connect("gate.out", "out.in");
+        let (gate, _) = crate::testing::render_patch(&alone, 3 * 64, 48_000);
+        let mut edges = (vec![], vec![]);
+        let mut high = false;
+        for (k, &g) in gate.iter().enumerate() {
+            if (g > 0.5) != high {
+                high = !high;
+                if high {
+                    edges.0.push(k as u64)
+                } else {
+                    edges.1.push(k as u64)
+                }
+            }
+        }
+        assert!(edges.0.len() >= 3 && edges.1.len() >= 3, "{edges:?}");
         let starts: Vec<u64> = events
             .iter()
             .filter_map(|e| match e {
@@ -513,8 +531,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(starts, [0, 48, 96, 144]);
-        assert_eq!(stops, [24, 72, 120, 168]);
+        assert_eq!((starts, stops), edges);
     }
 
     #[test]

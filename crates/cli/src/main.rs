@@ -52,7 +52,8 @@ enum Command {
         /// Audio host: alsa or jack (default: JACK if a server runs, else ALSA).
         #[arg(long)]
         host: Option<HostChoice>,
-        /// Output device, as `patchbay devices` lists it (default: the host's default).
+        /// Output device, as `patchbay devices` lists it (default: the host's default);
+        /// under JACK, the client's name (default: patchbay).
         #[arg(long)]
         device: Option<String>,
         /// Input device (accepted; input nodes come in a later version).

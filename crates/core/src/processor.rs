@@ -117,40 +117,48 @@ pub(crate) struct PortBuffers {
 /// exclusive. The compiler guarantees that a step's output buffers are
 /// distinct from each other and from its inputs, which is what makes handing
 /// out both at once sound.
+///
+/// Built once per node per block on the audio thread, so it is kept to six
+/// words and its accessors check only what a processor could get wrong
+/// (port and channel numbers), not what the schedule guarantees.
 pub struct ProcessIo<'a> {
-    pool: *mut f32,
+    /// This call's first frame in buffer 0.
+    base: *mut f32,
     stride: usize,
-    offset: usize,
     frames: usize,
-    inputs: &'a [PortBuffers],
-    outputs: &'a [PortBuffers],
-    buffer_ids: &'a [u32],
+    /// The step's input ports, then its output ports.
+    ports: &'a [PortBuffers],
+    inputs: usize,
+    buffer_ids: *const u32,
     _borrow: PhantomData<&'a mut [f32]>,
 }
 
 impl<'a> ProcessIo<'a> {
     /// # Safety
     /// `pool` must point to at least `stride * n` floats, where `n` exceeds
-    /// every id in `buffer_ids`; `offset + frames <= stride`; no buffer used
-    /// by an output may be used by any other port of this call; and nothing
-    /// else may access the pool while this value lives.
+    /// every id in `buffer_ids`; every port's run `start..start + len` must
+    /// lie inside `buffer_ids`; `inputs <= ports.len()`;
+    /// `offset + frames <= stride`; no buffer used by an output may be used
+    /// by any other port of this call; and nothing else may access the pool
+    /// while this value lives.
+    #[inline]
     pub(crate) unsafe fn new(
         pool: *mut f32,
         stride: usize,
         offset: usize,
         frames: usize,
-        inputs: &'a [PortBuffers],
-        outputs: &'a [PortBuffers],
+        ports: &'a [PortBuffers],
+        inputs: usize,
         buffer_ids: &'a [u32],
     ) -> Self {
         ProcessIo {
-            pool,
+            // SAFETY: `offset < stride`, inside buffer 0 (the contract).
+            base: unsafe { pool.add(offset) },
             stride,
-            offset,
             frames,
+            ports,
             inputs,
-            outputs,
-            buffer_ids,
+            buffer_ids: buffer_ids.as_ptr(),
             _borrow: PhantomData,
         }
     }
@@ -164,41 +172,54 @@ impl<'a> ProcessIo<'a> {
     /// Number of input ports.
     #[inline]
     pub fn input_ports(&self) -> usize {
-        self.inputs.len()
+        self.inputs
     }
 
     /// Number of output ports.
     #[inline]
     pub fn output_ports(&self) -> usize {
-        self.outputs.len()
+        self.ports.len() - self.inputs
+    }
+
+    #[inline]
+    fn input_port(&self, port: usize) -> PortBuffers {
+        assert!(port < self.inputs, "input port {port} out of range");
+        self.ports[port]
+    }
+
+    #[inline]
+    fn output_port(&self, port: usize) -> PortBuffers {
+        self.ports[self.inputs + port]
     }
 
     /// Channels arriving at input `port`.
     #[inline]
     pub fn input_channels(&self, port: usize) -> usize {
-        self.inputs[port].len as usize
+        self.input_port(port).len as usize
     }
 
     /// Channels of output `port`.
     #[inline]
     pub fn output_channels(&self, port: usize) -> usize {
-        self.outputs[port].len as usize
+        self.output_port(port).len as usize
     }
 
     #[inline]
-    fn buffer(&self, ports: &[PortBuffers], port: usize, ch: usize) -> *mut f32 {
-        let p = ports[port];
-        assert!(ch < p.len as usize, "channel {ch} out of range");
-        let id = self.buffer_ids[(p.start as usize) + ch] as usize;
-        // SAFETY: `new`'s contract: every id is inside the pool.
-        unsafe { self.pool.add(id * self.stride + self.offset) }
+    fn buffer(&self, port: PortBuffers, ch: usize) -> *mut f32 {
+        assert!(ch < port.len as usize, "channel {ch} out of range");
+        // SAFETY: `new`'s contract: the port's run of ids lies inside
+        // `buffer_ids`, and every id inside the pool.
+        unsafe {
+            let id = *self.buffer_ids.add(port.start as usize + ch) as usize;
+            self.base.add(id * self.stride)
+        }
     }
 
     /// Input `port`, channel `ch` (silence when unconnected). A mono signal
     /// arriving at a wider port appears on every channel.
     #[inline]
     pub fn input(&self, port: usize, ch: usize) -> &'a [f32] {
-        let ptr = self.buffer(self.inputs, port, ch);
+        let ptr = self.buffer(self.input_port(port), ch);
         // SAFETY: input buffers are not written during this call (`new`).
         unsafe { std::slice::from_raw_parts(ptr, self.frames) }
     }
@@ -206,7 +227,7 @@ impl<'a> ProcessIo<'a> {
     /// Output `port`, channel `ch`.
     #[inline]
     pub fn output(&mut self, port: usize, ch: usize) -> &mut [f32] {
-        let ptr = self.buffer(self.outputs, port, ch);
+        let ptr = self.buffer(self.output_port(port), ch);
         // SAFETY: output buffers are exclusive to this port and channel, and
         // the `&mut self` borrow keeps this the only live output slice.
         unsafe { std::slice::from_raw_parts_mut(ptr, self.frames) }
@@ -223,7 +244,7 @@ impl<'a> ProcessIo<'a> {
         }
         let frames = self.frames;
         which.map(|(port, ch)| {
-            let ptr = self.buffer(self.outputs, port, ch);
+            let ptr = self.buffer(self.output_port(port), ch);
             // SAFETY: distinct (port, channel) pairs map to distinct buffers.
             unsafe { std::slice::from_raw_parts_mut(ptr, frames) }
         })

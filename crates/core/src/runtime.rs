@@ -73,8 +73,9 @@ struct Timed {
 enum ExecStep {
     Process {
         node: u32,
-        inputs: (u32, u32),
-        outputs: (u32, u32),
+        /// The node's input ports, then its output ports.
+        ports: (u32, u32),
+        inputs: u32,
         modulations: (u32, u32),
     },
     Sum {
@@ -237,16 +238,16 @@ impl Schedule {
                     outputs,
                     modulations,
                 } => {
-                    let inputs = schedule.push_ports(inputs);
-                    let outputs = schedule.push_ports(outputs);
+                    let (first, _) = schedule.push_ports(inputs);
+                    let (_, end) = schedule.push_ports(outputs);
                     let start = schedule.modulations.len() as u32;
                     schedule
                         .modulations
                         .extend(modulations.iter().map(|&(p, b)| (p as u32, b)));
                     ExecStep::Process {
                         node: *node as u32,
-                        inputs,
-                        outputs,
+                        ports: (first, end),
+                        inputs: inputs.len() as u32,
                         modulations: (start, schedule.modulations.len() as u32),
                     }
                 }
@@ -392,38 +393,48 @@ impl Schedule {
             match self.steps[i] {
                 ExecStep::Process {
                     node,
+                    ports,
                     inputs,
-                    outputs,
                     modulations,
-                } => self.run_node(node as usize, inputs, outputs, modulations, due, start),
-                ExecStep::Sum { inputs, output } => {
-                    let (pool, ids) = (&mut self.pool, &self.buffer_ids);
-                    let out = output as usize * block;
-                    let first = ids[inputs.0 as usize] as usize * block;
-                    pool.copy_within(first..first + block, out);
-                    for &id in &ids[inputs.0 as usize + 1..inputs.1 as usize] {
-                        let src = id as usize * block;
-                        for k in 0..block {
-                            pool[out + k] += pool[src + k];
-                        }
-                    }
-                }
+                } => self.run_node(node as usize, ports, inputs, modulations, due, start),
+                ExecStep::Sum { inputs, output } => self.sum(inputs, output),
                 ExecStep::Copy { from, to } => {
                     let from = from as usize * block;
                     self.pool.copy_within(from..from + block, to as usize * block);
                 }
-                ExecStep::Delay { line, input, output } => {
-                    let line = &mut self.delays[line as usize];
-                    let (input, output) = (input as usize * block, output as usize * block);
-                    let len = line.data.len();
-                    for k in 0..block {
-                        let x = self.pool[input + k];
-                        self.pool[output + k] = line.data[line.pos];
-                        line.data[line.pos] = x;
-                        line.pos = if line.pos + 1 == len { 0 } else { line.pos + 1 };
-                    }
-                }
+                ExecStep::Delay { line, input, output } => self.delay(line, input, output),
             }
+        }
+    }
+
+    // Kept out of line, like `run_node_in_pieces`: the step loop then
+    // holds few live values and runs a node with little more than the call.
+    #[inline(never)]
+    fn sum(&mut self, inputs: (u32, u32), output: u32) {
+        let block = self.block;
+        let (pool, ids) = (&mut self.pool, &self.buffer_ids);
+        let out = output as usize * block;
+        let first = ids[inputs.0 as usize] as usize * block;
+        pool.copy_within(first..first + block, out);
+        for &id in &ids[inputs.0 as usize + 1..inputs.1 as usize] {
+            let src = id as usize * block;
+            for k in 0..block {
+                pool[out + k] += pool[src + k];
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn delay(&mut self, line: u32, input: u32, output: u32) {
+        let block = self.block;
+        let line = &mut self.delays[line as usize];
+        let (input, output) = (input as usize * block, output as usize * block);
+        let len = line.data.len();
+        for k in 0..block {
+            let x = self.pool[input + k];
+            self.pool[output + k] = line.data[line.pos];
+            line.data[line.pos] = x;
+            line.pos = if line.pos + 1 == len { 0 } else { line.pos + 1 };
         }
     }
 
@@ -450,30 +461,59 @@ impl Schedule {
         }
     }
 
+    /// Run one node for the block: in one call when nothing about its
+    /// parameters moves (the common case, kept small so it stays inline),
+    /// else in pieces.
+    #[inline]
     fn run_node(
         &mut self,
         node: usize,
-        inputs: (u32, u32),
-        outputs: (u32, u32),
+        ports: (u32, u32),
+        inputs: u32,
+        mods: (u32, u32),
+        due: &[Timed],
+        start: u64,
+    ) {
+        let slot = &mut self.nodes[node];
+        if slot.gliding != 0 || slot.first_event != NO_EVENT || mods.0 != mods.1 {
+            self.run_node_in_pieces(node, ports, inputs, mods, due, start);
+            return;
+        }
+        let ports = &self.ports[ports.0 as usize..ports.1 as usize];
+        // SAFETY: the plan's buffer ids are below `buffer_count`, the pool
+        // holds `buffer_count * block` samples, `push_ports` keeps every
+        // port's ids inside `buffer_ids` and a step's inputs before its
+        // outputs, and the compiler gives each output its own buffer,
+        // distinct from every input.
+        let mut io = unsafe {
+            ProcessIo::new(
+                self.pool.as_mut_ptr(),
+                self.block,
+                0,
+                self.block,
+                ports,
+                inputs as usize,
+                &self.buffer_ids,
+            )
+        };
+        slot.processor.process(&mut io);
+    }
+
+    #[inline(never)]
+    fn run_node_in_pieces(
+        &mut self,
+        node: usize,
+        ports: (u32, u32),
+        inputs: u32,
         mods: (u32, u32),
         due: &[Timed],
         start: u64,
     ) {
         let block = self.block;
         let slot = &mut self.nodes[node];
-        let ports_in = &self.ports[inputs.0 as usize..inputs.1 as usize];
-        let ports_out = &self.ports[outputs.0 as usize..outputs.1 as usize];
+        let ports = &self.ports[ports.0 as usize..ports.1 as usize];
         let mods = &self.modulations[mods.0 as usize..mods.1 as usize];
         let pool = self.pool.as_mut_ptr();
-        if slot.gliding == 0 && mods.is_empty() && slot.first_event == NO_EVENT {
-            // SAFETY: the plan's buffer ids are below `buffer_count`, the pool
-            // holds `buffer_count * block` samples, and the compiler gives
-            // each output its own buffer, distinct from every input.
-            let mut io =
-                unsafe { ProcessIo::new(pool, block, 0, block, ports_in, ports_out, &self.buffer_ids) };
-            slot.processor.process(&mut io);
-            return;
-        }
         // The block runs in pieces: control chunks of `CONTROL_CHUNK` frames
         // (where glides step and driving signals are sampled), further split
         // wherever a timed change starts.
@@ -499,7 +539,7 @@ impl Schedule {
             }
             if offset == chunk {
                 for &(param, buffer) in mods {
-                    // SAFETY: as above; this buffer is an input of the step.
+                    // SAFETY: as in `run_node`; this buffer is an input of the step.
                     let driven = unsafe { *pool.add(buffer as usize * block + offset) };
                     let state = &mut slot.params[param as usize];
                     let value = if driven.is_finite() {
@@ -520,15 +560,15 @@ impl Schedule {
                 chunk += CONTROL_CHUNK;
             }
             let end = chunk.min(block).min(event_offset(event));
-            // SAFETY: as above, with `offset < end <= block`.
+            // SAFETY: as in `run_node`, with `offset < end <= block`.
             let mut io = unsafe {
                 ProcessIo::new(
                     pool,
                     block,
                     offset,
                     end - offset,
-                    ports_in,
-                    ports_out,
+                    ports,
+                    inputs as usize,
                     &self.buffer_ids,
                 )
             };
@@ -927,6 +967,8 @@ impl Runtime {
         // with another block size.
         let block = self.output[0].len();
         let frames = out.len() / channels.max(1);
+        // Once for the callback rather than once per block.
+        let _denormals = crate::denormal::FlushToZero::new();
         let mut written = 0;
         while written < frames {
             if self.consumed == block {

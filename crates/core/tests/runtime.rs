@@ -432,3 +432,18 @@ fn a_full_waiting_list_applies_its_earliest_change_early_and_loses_none() {
         assert_eq!(out[t].to_bits(), (noise[t] * level(i)).to_bits(), "frame {t}");
     }
 }
+
+#[test]
+fn the_runtime_flushes_subnormal_results_to_zero() {
+    // The smallest normal float halved is subnormal, except on the audio
+    // thread, which flushes it (x86; elsewhere the hardware decides).
+    let tiny = f32::MIN_POSITIVE as f64;
+    let mut p = dc_through_gain(tiny, [0, 1, 2]);
+    p.node_mut("g").unwrap().params.insert("gain".into(), 0.5);
+    let (_engine, mut runtime) = engine(schedule(&p));
+    let out = left(&mut runtime, 1);
+    let outside = std::hint::black_box(f32::MIN_POSITIVE) * std::hint::black_box(0.5);
+    assert!(outside != 0.0 && outside.is_subnormal());
+    #[cfg(target_arch = "x86_64")]
+    assert!(out.iter().all(|&x| x == 0.0), "{:?}", &out[..4]);
+}

@@ -289,8 +289,28 @@ pub(crate) fn find_output(host: Option<HostChoice>, name: Option<&str>) -> Resul
     Err(tried)
 }
 
+/// The name patchbay's JACK client takes unless `--device` names it: other
+/// clients see its ports as `patchbay_out:out_0`, `patchbay_out:out_1`.
+pub const JACK_CLIENT: &str = "patchbay";
+
 fn find_on(choice: HostChoice, name: Option<&str>) -> Result<Found, String> {
     let host = choice.host()?;
+    if choice == HostChoice::Jack {
+        // JACK has no devices: a client is one, named by whoever opens it
+        // (cpal's default is `cpal_client_<pid>`). JACK appends a number if
+        // the name is taken.
+        // (`JackHost::output_device_with_name` would be the way, but cpal
+        // 0.18 hands back the device it made under its default name.)
+        type JackDevice = <cpal::platform::JackHost as HostTrait>::Device;
+        let connect_to_system = true;
+        let start_server = false;
+        let device: cpal::Device =
+            JackDevice::default_output_device(name.unwrap_or(JACK_CLIENT), connect_to_system, start_server)
+                .map_err(|e| e.to_string())?
+                .into();
+        let label = format!("JACK client `{}`", device_name(&device));
+        return Ok(Found { device, label });
+    }
     let device = match name {
         None => host
             .default_output_device()

@@ -184,7 +184,7 @@ fn plays_through_jack_at_real_time_pace_while_edited_live() {
     let mut player = Player::start(Box::new(output), runtime, rate).expect("plays through JACK");
 
     // patchbay's ports are visible to other JACK clients.
-    let client = format!("cpal_client_{}_out", std::process::id());
+    let client = format!("{}_out", patchbay_io::devices::JACK_CLIENT);
     let ports = jack_lsp(&name);
     for port in ["out_0", "out_1"] {
         assert!(

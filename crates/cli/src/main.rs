@@ -75,6 +75,20 @@ enum Command {
         #[arg(long)]
         seconds: Option<f64>,
     },
+    /// Open the visual node editor on a patch file (a new one if it does not exist).
+    Edit {
+        /// Patch file (.json); without it, an empty untitled patch.
+        patch: Option<PathBuf>,
+        /// Switch audio on at once.
+        #[arg(long)]
+        play: bool,
+        /// Save a PNG of the window after --after seconds, then quit (for docs).
+        #[arg(long, value_name = "FILE")]
+        screenshot: Option<PathBuf>,
+        /// Seconds to wait before --screenshot.
+        #[arg(long, default_value_t = 3.0)]
+        after: f64,
+    },
     /// List audio hosts and their devices.
     Devices,
     /// Check a patch or script; exits non-zero with the error if it is bad.
@@ -153,6 +167,16 @@ fn run(cli: Cli) -> Result<()> {
             no_limit,
             seconds,
         }),
+        Command::Edit {
+            patch,
+            play,
+            screenshot,
+            after,
+        } => {
+            let screenshot = screenshot.map(|file| (file, after));
+            patchbay_editor::run(patch.as_deref(), patchbay_editor::Options { play, screenshot })?;
+            Ok(())
+        }
         Command::Devices => {
             for host in patchbay_io::list_hosts() {
                 print!("{host}");

@@ -227,3 +227,31 @@ fn render_runs_a_scripts_timers() {
     let quiet = samples[60_000..].iter().fold(0.0f32, |m, x| m.max(x.abs()));
     assert!(loud > 0.4 && quiet < 1e-3, "{loud} then {quiet}");
 }
+
+#[test]
+fn edit_without_a_display_says_so_and_fails() {
+    let output = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args(["edit", "patches/sine.json"])
+        .current_dir(repo(""))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("patchbay runs");
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("cannot open the editor window"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn edit_names_the_file_and_line_of_a_broken_patch() {
+    let dir = temp_dir("edit-broken");
+    let file = dir.join("broken.json");
+    std::fs::write(&file, "{\n  \"format\": \"patchbay\",\n  \"version\": 1,\n  \"nodes\": [\n    {\"id\": \"a\", \"kind\": \"sinus\"}\n  ]\n}\n").unwrap();
+    let output = patchbay(&["edit", file.to_str().unwrap()]);
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("broken.json:5"), "{stderr}");
+    assert!(stderr.contains("did you mean `sine`"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

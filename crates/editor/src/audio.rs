@@ -1,0 +1,304 @@
+//! The editor's live path: the edited patch runs in a [`LiveEngine`] played
+//! by an [`io::Player`](patchbay_io::Player), as `patchbay play` does.
+//! Parameter moves become gliding `set_param` commands; structural edits
+//! go through `LiveEngine::apply` (state kept, changed paths crossfaded).
+//! With no sound card the engine runs on the null output and says so: the
+//! editor never fails because audio did.
+
+use std::sync::Arc;
+
+use patchbay_core::{Applied, CompileOptions, DEFAULT_BLOCK, LiveEngine, Patch, Registry, Tap};
+use patchbay_io::{CpalOutput, DeviceError, Driver, NullOutput, Output, OutputSpec, Player, Running, Status};
+
+use crate::document::Change;
+
+/// The rate the engine runs at when there is no device to ask.
+const NULL_RATE: u32 = 48_000;
+
+/// Where sound goes when audio is switched on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sink {
+    /// The default sound card, falling back to the null output.
+    Device,
+    /// The null output only: the engine runs at real-time pace, unheard
+    /// (tests, and machines without sound).
+    Null,
+}
+
+/// An [`Output`] that runs the engine on the null output.
+struct Silent;
+
+struct SilentRunning(#[allow(dead_code)] NullOutput);
+
+impl Running for SilentRunning {}
+
+impl Output for Silent {
+    fn describe(&self) -> String {
+        "no device (null output)".into()
+    }
+
+    fn open(&mut self, rate: u32, driver: &Driver) -> Result<Box<dyn Running>, DeviceError> {
+        Ok(Box::new(SilentRunning(NullOutput::start(
+            driver.callback(2, rate),
+            rate,
+        ))))
+    }
+}
+
+/// A running engine and what plays it.
+struct Session {
+    live: LiveEngine,
+    player: Player,
+}
+
+/// What the transport bar shows.
+#[derive(Clone, Debug, Default)]
+pub struct Transport {
+    /// Callback time over audio time, recent.
+    pub load: f64,
+    /// Buffers the device missed, in total.
+    pub xruns: u64,
+    /// Master peak (linear), held and decaying for display.
+    pub peak: f32,
+    /// Where the sound goes, or why it does not.
+    pub device: String,
+}
+
+/// The audio side of the editor: off, or a live engine following the
+/// document.
+pub struct Audio {
+    registry: &'static Registry,
+    sink: Sink,
+    session: Option<Session>,
+    transport: Transport,
+    /// The last thing that went wrong, for the status bar.
+    pub message: Option<String>,
+}
+
+/// How much of the displayed peak is kept per frame: a meter fall of about
+/// 20 dB per second at 60 frames per second.
+const PEAK_FALL_PER_FRAME: f32 = 0.963;
+
+impl Audio {
+    /// Audio off, to be played on `sink`.
+    pub fn new(registry: &'static Registry, sink: Sink) -> Audio {
+        Audio {
+            registry,
+            sink,
+            session: None,
+            transport: Transport {
+                device: "audio off".into(),
+                ..Transport::default()
+            },
+            message: None,
+        }
+    }
+
+    /// True while an engine runs.
+    pub fn is_on(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// Start playing `patch`. A device that cannot be opened is reported
+    /// and the engine runs on the null output instead.
+    pub fn start(&mut self, patch: &Patch) {
+        self.stop();
+        let mut device: Box<dyn Output> = Box::new(Silent);
+        let mut rate = NULL_RATE;
+        let mut why_silent = None;
+        if self.sink == Sink::Device {
+            let mut cpal = CpalOutput::new(OutputSpec::default());
+            match cpal.probe() {
+                Ok(r) => {
+                    rate = r;
+                    device = Box::new(cpal);
+                }
+                Err(e) => why_silent = Some(e.to_string()),
+            }
+        }
+        let options = CompileOptions {
+            sample_rate: rate as f32,
+            block: DEFAULT_BLOCK,
+        };
+        let (live, runtime) = match LiveEngine::start(patch.clone(), self.registry, options) {
+            Ok(started) => started,
+            Err(e) => {
+                self.message = Some(format!("cannot play: {e}"));
+                return;
+            }
+        };
+        let player = match Player::start(device, runtime, rate) {
+            Ok(p) => p,
+            Err(e) => {
+                // The runtime went with the failed start: build it again
+                // for the null output.
+                why_silent = Some(e.to_string());
+                let options = CompileOptions {
+                    sample_rate: NULL_RATE as f32,
+                    block: DEFAULT_BLOCK,
+                };
+                let Ok((live, runtime)) = LiveEngine::start(patch.clone(), self.registry, options) else {
+                    return;
+                };
+                match Player::start(Box::new(Silent), runtime, NULL_RATE) {
+                    Ok(player) => {
+                        self.finish_start(live, player, why_silent);
+                    }
+                    Err(e) => self.message = Some(format!("cannot start the null output: {e}")),
+                }
+                return;
+            }
+        };
+        self.finish_start(live, player, why_silent);
+    }
+
+    fn finish_start(&mut self, live: LiveEngine, player: Player, why_silent: Option<String>) {
+        self.transport = Transport {
+            device: player.describe(),
+            ..Transport::default()
+        };
+        self.message = why_silent.map(|why| format!("{why}; playing silently on the null output"));
+        self.session = Some(Session { live, player });
+    }
+
+    /// Stop the engine.
+    pub fn stop(&mut self) {
+        if let Some(mut session) = self.session.take() {
+            drop(session.player);
+            session.live.collect_garbage();
+        }
+        self.transport = Transport {
+            device: "audio off".into(),
+            ..Transport::default()
+        };
+    }
+
+    /// Make the engine play what the document now holds: glides for
+    /// parameter moves, one rebuild for any structural edit.
+    pub fn follow(&mut self, patch: &Patch, changes: &[Change]) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let result = if changes.contains(&Change::Graph) {
+            session.live.apply(patch.clone()).map(|_: Applied| ())
+        } else {
+            changes.iter().try_for_each(|change| match change {
+                Change::Param { node, param, value } => session.live.set_param(node, param, *value),
+                _ => Ok(()),
+            })
+        };
+        if let Err(e) = result {
+            self.message = Some(format!("the engine refused the edit: {e}"));
+        }
+    }
+
+    /// Collect garbage, handle device faults and update the transport
+    /// figures; call once per frame.
+    pub fn poll(&mut self) -> &Transport {
+        if let Some(session) = &mut self.session {
+            session.live.collect_garbage();
+            if let Some(event) = session.player.poll() {
+                self.message = Some(match event {
+                    patchbay_io::PlayerEvent::DeviceLost { device, message } => {
+                        format!("{device} failed: {message}; running on the null output")
+                    }
+                    patchbay_io::PlayerEvent::DeviceBack { device } => format!("{device} is back"),
+                });
+            }
+            let status: Status = session.player.status();
+            self.transport.load = status.load;
+            self.transport.xruns = status.totals.xruns;
+            self.transport.peak = (self.transport.peak * PEAK_FALL_PER_FRAME).max(status.peak);
+            self.transport.device = session.player.describe();
+        }
+        &self.transport
+    }
+
+    /// The transport figures as last polled.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The readings an analysis node publishes, while playing.
+    pub fn tap(&self, node: &str) -> Option<Arc<Tap>> {
+        self.session.as_ref()?.live.tap(node).cloned()
+    }
+
+    /// The patch the engine plays, while playing.
+    pub fn playing(&self) -> Option<&Patch> {
+        Some(self.session.as_ref()?.live.patch())
+    }
+}
+
+impl Drop for Audio {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::Document;
+
+    fn port(text: &str) -> patchbay_core::PortRef {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_engine_follows_edits_and_undo() {
+        let mut doc = Document::new(patchbay_nodes::registry());
+        doc.add_node("sine", [0.0, 0.0]).unwrap();
+        doc.add_node("meter", [0.0, 0.0]).unwrap();
+        doc.add_node("output", [0.0, 0.0]).unwrap();
+        doc.connect(&port("sine1.out"), &port("meter1.in")).unwrap();
+        doc.connect(&port("meter1.out"), &port("output1.in")).unwrap();
+        doc.take_changes();
+        let mut audio = Audio::new(doc.registry(), Sink::Null);
+        audio.start(doc.patch());
+        assert!(audio.is_on(), "{:?}", audio.message);
+        assert_eq!(audio.playing(), Some(doc.patch()));
+
+        doc.drag_param("sine1", "freq", 220.0).unwrap();
+        let changes = doc.take_changes();
+        audio.follow(doc.patch(), &changes);
+        assert_eq!(
+            audio.playing(),
+            Some(doc.patch()),
+            "a drag reaches the engine at once"
+        );
+
+        doc.end_drag();
+        doc.add_node("lowpass", [0.0, 0.0]).unwrap();
+        doc.connect(&port("sine1.out"), &port("lowpass1.in")).unwrap();
+        let changes = doc.take_changes();
+        audio.follow(doc.patch(), &changes);
+        assert_eq!(audio.playing(), Some(doc.patch()));
+        doc.undo();
+        doc.undo();
+        doc.undo();
+        let changes = doc.take_changes();
+        audio.follow(doc.patch(), &changes);
+        assert_eq!(audio.playing(), Some(doc.patch()));
+        assert_eq!(doc.param_value("sine1", "freq").unwrap(), 440.0);
+
+        // The meter publishes what the sine plays: wait for a reading near
+        // a full-scale sine's RMS (1/sqrt 2).
+        let tap = audio.tap("meter1").expect("a meter has a tap");
+        let mut readings = [0.0f32; 3];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            tap.read(&mut readings);
+            if (readings[1] - std::f32::consts::FRAC_1_SQRT_2).abs() < 0.01 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(
+            (readings[1] - std::f32::consts::FRAC_1_SQRT_2).abs() < 0.01,
+            "meter RMS {readings:?}"
+        );
+        audio.stop();
+        assert!(!audio.is_on());
+    }
+}

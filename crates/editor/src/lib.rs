@@ -1,0 +1,74 @@
+//! The visual editor of patchbay: an egui node editor (egui-snarl on
+//! eframe) over the same [`Patch`](patchbay_core::Patch) model and live
+//! engine as `patchbay play`. Every edit is an undoable step of the
+//! [`Document`]; the canvas mirrors the document and the engine follows it.
+//!
+//! Not for: compiling, validating or playing patches (the core, nodes and
+//! io crates do that; the editor asks them).
+
+pub mod app;
+pub mod audio;
+pub mod canvas;
+pub mod document;
+pub mod knob;
+pub mod palette;
+pub mod telemetry;
+
+use std::path::Path;
+
+pub use app::Editor;
+pub use audio::Sink;
+pub use document::{Change, Document, EditError, FileError, WireEnd};
+
+/// Why the editor could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The patch given on the command line could not be opened.
+    #[error(transparent)]
+    Open(#[from] FileError),
+    /// No window could be opened (no display, no OpenGL).
+    #[error("cannot open the editor window: {0}")]
+    Window(String),
+}
+
+/// How `patchbay edit` starts.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Switch audio on at once.
+    pub play: bool,
+    /// Save a PNG of the window after this many seconds, then quit.
+    pub screenshot: Option<(std::path::PathBuf, f64)>,
+}
+
+/// Open the editor window on `file` (or an empty patch) and run until it
+/// is closed.
+pub fn run(file: Option<&Path>, options: Options) -> Result<(), RunError> {
+    let registry = patchbay_nodes::registry();
+    let doc = match file {
+        Some(path) if path.exists() => Document::open(registry, path)?,
+        Some(path) => {
+            // A new file: edit an empty patch that saves there.
+            let mut doc = Document::new(registry);
+            doc.set_path(path);
+            doc
+        }
+        None => Document::new(registry),
+    };
+    let mut editor = Editor::new(doc, Sink::Device);
+    if options.play {
+        editor.set_audio(true);
+    }
+    if let Some((path, after_s)) = options.screenshot {
+        editor.screenshot_then_quit(path, after_s);
+    }
+    let native = eframe::NativeOptions {
+        renderer: eframe::Renderer::Glow,
+        viewport: egui::ViewportBuilder::default()
+            .with_title("patchbay")
+            .with_inner_size([1280.0, 800.0]),
+        ..Default::default()
+    };
+    eframe::run_native("patchbay", native, Box::new(|_| Ok(Box::new(editor))))
+        .map_err(|e| RunError::Window(e.to_string()))
+}

@@ -163,6 +163,32 @@ impl Editor {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(33));
         }
+        self.take_screenshot(ui);
+    }
+
+    fn take_screenshot(&mut self, ui: &Ui) {
+        let Some(shot) = &mut self.screenshot else {
+            return;
+        };
+        let image = ui.input(|i| {
+            i.events.iter().find_map(|e| match e {
+                egui::Event::Screenshot { image, .. } => Some(image.clone()),
+                _ => None,
+            })
+        });
+        if let Some(image) = image {
+            if let Err(e) = write_png(&shot.path, &image) {
+                eprintln!("error: cannot write {}: {e}", shot.path.display());
+            }
+            self.quitting = true;
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        } else if !shot.requested && ui.input(|i| i.time) >= shot.at {
+            shot.requested = true;
+            ui.ctx()
+                .send_viewport_cmd(egui::ViewportCommand::Screenshot(Default::default()));
+        }
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(50));
     }
 
     /// Let the canvas and the engine catch up with the document.

@@ -260,9 +260,9 @@ fn pin_info(kind: PortKind) -> PinInfo {
 fn channel_tag(channels: Channels) -> &'static str {
     match channels {
         Channels::Fixed(1) => "",
-        Channels::Fixed(2) => " ⟨2⟩",
-        Channels::Fixed(_) => " ⟨n⟩",
-        Channels::Follows => " ⟨~⟩",
+        Channels::Fixed(2) => " ×2",
+        Channels::Fixed(_) => " ×n",
+        Channels::Follows => " ×~",
     }
 }
 

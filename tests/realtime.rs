@@ -160,3 +160,75 @@ fn live_structural_edits_and_the_safety_stage_never_allocate() {
     assert!(runtime.safety().gain() < 0.5, "the limiter was not engaged");
     assert!(peak <= 10f32.powf(patchbay_core::DEFAULT_CEILING_DB / 20.0));
 }
+
+/// The file nodes with their files: a streamed player looping a region and
+/// retriggered by a clock (so stale stream frames are dropped), a preloaded
+/// one at a gliding speed, stopped and started by commands, and a sampler
+/// retriggered with changing notes. Their readers are served between blocks,
+/// outside the guard, as a host's reader thread would.
+#[test]
+fn file_nodes_never_allocate_while_streaming_looping_or_retriggered() {
+    use patchbay_io::playback::FileReader;
+    use patchbay_nodes::playback::FileJob;
+
+    let long = patchbay_tests::sine_wav("rt-long.wav", 44_100, 500.0, patchbay_io::playback::PRELOAD_MAX_S + 1.0);
+    let mut patch = Patch::default();
+    for node in [
+        Node::new("fast", "clock").with("bpm", 600.0).with("division", 4.0),
+        Node::new("notes", "sequencer").with("pitch2", 72.0).with("pitch3", 50.0),
+        Node::new("long", "player")
+            .with("loop", 1.0)
+            .with("start", 2.0)
+            .with("end", 2.05)
+            .with_setting("file", long.display().to_string()),
+        Node::new("short", "player")
+            .with("loop", 1.0)
+            .with("speed", 1.5)
+            .with_setting("file", "crates/io/tests/data/tone.flac"),
+        Node::new("kick", "sampler").with_setting("file", "patches/samples/kick.flac"),
+        Node::new("out", "output"),
+    ] {
+        patch.nodes.push(node);
+    }
+    for (from, to) in [
+        ("fast.out", "notes.clock"),
+        ("fast.out", "long.trig"),
+        ("notes.gate", "kick.gate"),
+        ("notes.pitch", "kick.note"),
+        ("long.out", "out.in"),
+        ("short.out", "out.in"),
+        ("kick.out", "out.in"),
+    ] {
+        patch.connect(from, to);
+    }
+    let plan = compile(&patch, patchbay_nodes::registry(), &CompileOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let mut schedule = Schedule::new(&plan);
+    let mut readers: Vec<FileReader> = schedule
+        .take_disk_jobs()
+        .into_iter()
+        .map(|(_, job)| {
+            let job = job.downcast::<FileJob>().ok().expect("a file job");
+            FileReader::open(job, &patchbay_tests::repo("")).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    assert_eq!(readers.iter().filter(|r| r.is_streaming()).count(), 1);
+    let (mut engine, mut runtime) = engine(schedule);
+    let short = plan.node_index("short").unwrap() as u32;
+    let mut peak = 0.0f32;
+    reset_violation_count();
+    for block in 0..3000 {
+        for r in &mut readers {
+            r.service().unwrap_or_else(|e| panic!("{e}"));
+        }
+        if block % 500 == 250 {
+            // Stop, then play again 250 blocks later; and a new speed.
+            let play = (block / 500 % 2) as f32;
+            engine.send(Command::SetParam { node: short, param: 0, value: play }).unwrap();
+            engine.send(Command::SetParam { node: short, param: 4, value: 0.5 + play }).unwrap();
+        }
+        assert_no_alloc(|| runtime.process_block());
+        peak = runtime.output()[0].iter().fold(peak, |p, x| p.max(x.abs()));
+    }
+    assert_eq!(violation_count(), 0, "the audio thread allocated");
+    assert!(peak > 0.3, "the files played: peak {peak}");
+}

@@ -57,3 +57,29 @@ pub fn read_wav(path: &Path) -> (Vec<f32>, Vec<f32>, u32) {
     let right = samples.iter().skip(1).step_by(channels).copied().collect();
     (left, right, spec.sample_rate)
 }
+
+/// A fresh path `name` in this test process's scratch folder.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("patchbay-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir.join(name)
+}
+
+/// Write a mono 16-bit WAV of `seconds` of a half-scale sine at `freq` to
+/// the scratch file `name`; returns its path.
+pub fn sine_wav(name: &str, rate: u32, freq: f64, seconds: f64) -> PathBuf {
+    let path = scratch(name);
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for i in 0..(seconds * rate as f64).round() as usize {
+        let x = 0.5 * (std::f64::consts::TAU * freq * i as f64 / rate as f64).sin();
+        w.write_sample((x * 32767.0).round() as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}

@@ -12,6 +12,7 @@ pub mod devices;
 pub mod disk;
 pub mod meters;
 pub mod null;
+pub mod playback;
 pub mod player;
 pub mod recorder;
 pub mod render;

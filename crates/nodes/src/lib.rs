@@ -22,6 +22,7 @@ pub mod lfo;
 pub mod math;
 pub mod mixing;
 pub mod modulation;
+pub mod playback;
 pub mod record;
 pub mod sequencer;
 pub mod smooth;
@@ -98,6 +99,8 @@ pub static ALL: &[&NodeDescriptor] = &[
     &lfo::LFO,
     &lfo::PHASOR,
     &sequencer::SEQUENCER,
+    &playback::PLAYER,
+    &playback::SAMPLER,
 ];
 
 /// The registry of every built-in node kind (plus the core's `output`).

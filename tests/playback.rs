@@ -29,7 +29,7 @@ fn to_output(node: Node, port: &str) -> Patch {
 fn open(jobs: Vec<DiskJob>) -> Vec<FileReader> {
     jobs.into_iter()
         .map(|job| {
-            let job = job.downcast::<FileJob>().ok().expect("a file job");
+            let job = job.downcast::<FileJob>().expect("a file job");
             FileReader::open(job, &repo("patches")).unwrap_or_else(|e| panic!("{e}"))
         })
         .collect()
@@ -115,7 +115,10 @@ fn a_streamed_file_plays_sample_for_sample_what_decoding_gives() {
 #[test]
 fn a_streamed_loop_repeats_its_region_exactly() {
     let file = long_file("loop.wav");
-    let node = player(&file).with("loop", 1.0).with("start", 1.0).with("end", 1.1);
+    let node = player(&file)
+        .with("looping", 1.0)
+        .with("start", 1.0)
+        .with("end", 1.1);
     let (out, _) = render(&to_output(node, "out"), 48_000);
     // The first pass is the region, converted as if it began from silence.
     let audio = decode(&file).unwrap();
@@ -159,7 +162,10 @@ fn a_live_edit_keeps_the_playback_position() {
     let mut readers = open(jobs(&mut live));
     let mut out = run(&mut runtime, &mut readers, 24_000);
     live.apply(after).unwrap();
-    assert!(open(jobs(&mut live)).is_empty(), "the player was kept, not rebuilt");
+    assert!(
+        open(jobs(&mut live)).is_empty(),
+        "the player was kept, not rebuilt"
+    );
     out.extend(run(&mut runtime, &mut readers, 48_000));
     let want = resample(&decode(&file).unwrap(), RATE);
     assert_eq!(out, want.channels[0][..72_000]);
@@ -173,9 +179,15 @@ fn damaged_files_are_refused_naming_node_and_file() {
     let opts = CompileOptions::default();
     let plan = compile(&to_output(player(&cut), "out"), patchbay_nodes::registry(), &opts).unwrap();
     let job = Schedule::new(&plan).take_disk_jobs().pop().unwrap().1;
-    let job = job.downcast::<FileJob>().ok().unwrap();
-    let err = FileReader::open(job, Path::new("/")).err().expect("refused").to_string();
-    assert!(err.contains("`p`") && err.contains("cut.flac") && err.contains("truncated"), "{err}");
+    let job = job.downcast::<FileJob>().unwrap();
+    let err = FileReader::open(job, Path::new("/"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("`p`") && err.contains("cut.flac") && err.contains("truncated"),
+        "{err}"
+    );
 }
 
 /// `patches/drums.json` with only `voice` reaching the output.

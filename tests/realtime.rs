@@ -171,18 +171,27 @@ fn file_nodes_never_allocate_while_streaming_looping_or_retriggered() {
     use patchbay_io::playback::FileReader;
     use patchbay_nodes::playback::FileJob;
 
-    let long = patchbay_tests::sine_wav("rt-long.wav", 44_100, 500.0, patchbay_io::playback::PRELOAD_MAX_S + 1.0);
+    let long = patchbay_tests::sine_wav(
+        "rt-long.wav",
+        44_100,
+        500.0,
+        patchbay_io::playback::PRELOAD_MAX_S + 1.0,
+    );
     let mut patch = Patch::default();
     for node in [
-        Node::new("fast", "clock").with("bpm", 600.0).with("division", 4.0),
-        Node::new("notes", "sequencer").with("pitch2", 72.0).with("pitch3", 50.0),
+        Node::new("fast", "clock")
+            .with("bpm", 600.0)
+            .with("division", 4.0),
+        Node::new("notes", "sequencer")
+            .with("pitch2", 72.0)
+            .with("pitch3", 50.0),
         Node::new("long", "player")
-            .with("loop", 1.0)
+            .with("looping", 1.0)
             .with("start", 2.0)
             .with("end", 2.05)
             .with_setting("file", long.display().to_string()),
         Node::new("short", "player")
-            .with("loop", 1.0)
+            .with("looping", 1.0)
             .with("speed", 1.5)
             .with_setting("file", "crates/io/tests/data/tone.flac"),
         Node::new("kick", "sampler").with_setting("file", "patches/samples/kick.flac"),
@@ -201,13 +210,14 @@ fn file_nodes_never_allocate_while_streaming_looping_or_retriggered() {
     ] {
         patch.connect(from, to);
     }
-    let plan = compile(&patch, patchbay_nodes::registry(), &CompileOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let plan = compile(&patch, patchbay_nodes::registry(), &CompileOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut schedule = Schedule::new(&plan);
     let mut readers: Vec<FileReader> = schedule
         .take_disk_jobs()
         .into_iter()
         .map(|(_, job)| {
-            let job = job.downcast::<FileJob>().ok().expect("a file job");
+            let job = job.downcast::<FileJob>().expect("a file job");
             FileReader::open(job, &patchbay_tests::repo("")).unwrap_or_else(|e| panic!("{e}"))
         })
         .collect();
@@ -223,8 +233,20 @@ fn file_nodes_never_allocate_while_streaming_looping_or_retriggered() {
         if block % 500 == 250 {
             // Stop, then play again 250 blocks later; and a new speed.
             let play = (block / 500 % 2) as f32;
-            engine.send(Command::SetParam { node: short, param: 0, value: play }).unwrap();
-            engine.send(Command::SetParam { node: short, param: 4, value: 0.5 + play }).unwrap();
+            engine
+                .send(Command::SetParam {
+                    node: short,
+                    param: 0,
+                    value: play,
+                })
+                .unwrap();
+            engine
+                .send(Command::SetParam {
+                    node: short,
+                    param: 4,
+                    value: 0.5 + play,
+                })
+                .unwrap();
         }
         assert_no_alloc(|| runtime.process_block());
         peak = runtime.output()[0].iter().fold(peak, |p, x| p.max(x.abs()));

@@ -52,7 +52,10 @@ fn write_track(path: &Path, freq: f64, seconds: f64) {
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("playback");
     group.sample_size(10);
-    for (name, seconds) in [("16 streamed stereo files", 30.0), ("16 preloaded stereo files", 5.0)] {
+    for (name, seconds) in [
+        ("16 streamed stereo files", 30.0),
+        ("16 preloaded stereo files", 5.0),
+    ] {
         let paths = files(seconds);
         let mut patch = Patch::default();
         patch.nodes.push(Node::new("out", "output"));
@@ -60,7 +63,7 @@ fn bench(c: &mut Criterion) {
             let id = format!("p{i}");
             patch.nodes.push(
                 Node::new(&id, "player")
-                    .with("loop", 1.0)
+                    .with("looping", 1.0)
                     .with("gain", -12.0)
                     .with_setting("file", path.display().to_string()),
             );
@@ -76,7 +79,7 @@ fn bench(c: &mut Criterion) {
             .take_disk_jobs()
             .into_iter()
             .map(|(_, job)| {
-                let job = job.downcast::<FileJob>().ok().expect("a file job");
+                let job = job.downcast::<FileJob>().expect("a file job");
                 FileReader::open(job, Path::new("/")).unwrap()
             })
             .collect();

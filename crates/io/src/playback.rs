@@ -190,16 +190,18 @@ impl Streaming {
         let over = n == 0;
         // A loop whose region holds nothing would spin: it ends instead.
         let wrap = over && self.looping && self.read_since_wrap > 0;
-        self.resampler.push(&self.decoded, over && !wrap, &mut self.converted);
+        self.resampler
+            .push(&self.decoded, over && !wrap, &mut self.converted);
         let [first, rest @ ..] = self.converted.as_slice() else {
             return Ok(());
         };
         let second = rest.first().unwrap_or(first);
-        self.ready.extend(first.iter().zip(second).map(|(&l, &r)| StreamFrame {
-            pass,
-            end: false,
-            frame: [l, r],
-        }));
+        self.ready
+            .extend(first.iter().zip(second).map(|(&l, &r)| StreamFrame {
+                pass,
+                end: false,
+                frame: [l, r],
+            }));
         if wrap {
             self.reader.seek(self.range.start)?;
             self.read_since_wrap = 0;

@@ -38,9 +38,15 @@ pub static PLAYER: NodeDescriptor = NodeDescriptor {
     params: &[
         ParamSpec::choice("play", &["stop", "play"], 1)
             .doc("`play` starts from `start` (at once when the patch loads); `stop` fades out and stops."),
-        ParamSpec::choice("loop", &["off", "on"], 0).doc("`on`: after `end`, play on from `start`."),
-        point("start", "Where playing starts, in seconds from the start of the file."),
-        point("end", "Where playing ends (or loops), in seconds; 0 means the end of the file."),
+        ParamSpec::choice("looping", &["off", "on"], 0).doc("`on`: after `end`, play on from `start`."),
+        point(
+            "start",
+            "Where playing starts, in seconds from the start of the file.",
+        ),
+        point(
+            "end",
+            "Where playing ends (or loops), in seconds; 0 means the end of the file.",
+        ),
         ParamSpec::new("speed", 0.25, 4.0, 1.0)
             .log()
             .smoothing(0.05)
@@ -49,9 +55,8 @@ pub static PLAYER: NodeDescriptor = NodeDescriptor {
             .unit(Unit::Db)
             .doc("Level in dB."),
     ],
-    settings: &[SettingSpec::new("file", SettingKind::File, "").doc(
-        "The audio file to play (relative to the patch's folder). Changing it loads the new file.",
-    )],
+    settings: &[SettingSpec::new("file", SettingKind::File, "")
+        .doc("The audio file to play (relative to the patch's folder). Changing it loads the new file.")],
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
@@ -171,7 +176,7 @@ impl Player {
     fn next_frame(&mut self) -> Next {
         if let Some(clip) = &self.clip {
             if self.clip_pos >= self.range.end {
-                if !(self.region.looping && !self.range.is_empty()) {
+                if !self.region.looping || self.range.is_empty() {
                     return Next::End;
                 }
                 self.clip_pos = self.range.start;
@@ -204,7 +209,11 @@ impl Player {
     fn shift(&mut self) {
         let incoming = match self.state {
             State::Ending(n) => {
-                self.state = if n <= 1 { State::Stopped } else { State::Ending(n - 1) };
+                self.state = if n <= 1 {
+                    State::Stopped
+                } else {
+                    State::Ending(n - 1)
+                };
                 [0.0; 2]
             }
             _ => match self.next_frame() {
@@ -358,7 +367,12 @@ mod tests {
         let (mut l, mut r, mut on) = (vec![0.0; frames], vec![0.0; frames], vec![0.0; frames]);
         for start in (0..frames).step_by(64) {
             let end = (start + 64).min(frames);
-            player.render(&trig[start..end], &mut l[start..end], &mut r[start..end], &mut on[start..end]);
+            player.render(
+                &trig[start..end],
+                &mut l[start..end],
+                &mut r[start..end],
+                &mut on[start..end],
+            );
         }
         (l, on)
     }
@@ -397,7 +411,10 @@ mod tests {
         let clip = sine(440.0, 0.5);
         // Region 0.1 .. 0.2 s: 4800 frames, played from 4800.
         let (out, on) = play(&clip, &params(1.0, 1.0, 0.1, 0.2, 1.0), 48_000, &[]);
-        assert!(on.iter().all(|&x| x == 1.0), "still playing after the file's length");
+        assert!(
+            on.iter().all(|&x| x == 1.0),
+            "still playing after the file's length"
+        );
         for i in 0..4800 * 9 {
             assert_eq!(out[i], clip.frame(4800 + i % 4800)[0], "frame {i}");
         }

@@ -305,7 +305,12 @@ mod tests {
         let (mut l, mut r) = (vec![0.0; frames], vec![0.0; frames]);
         for start in (0..frames).step_by(64) {
             let end = (start + 64).min(frames);
-            sampler.render(&gate[start..end], &note[start..end], &mut l[start..end], &mut r[start..end]);
+            sampler.render(
+                &gate[start..end],
+                &note[start..end],
+                &mut l[start..end],
+                &mut r[start..end],
+            );
         }
         l
     }
@@ -326,10 +331,18 @@ mod tests {
     #[test]
     fn the_note_sets_the_pitch_against_the_root() {
         let clip = tone();
-        for (note, want) in [(60.0, 440.0), (72.0, 880.0), (67.0, 440.0 * 1.498_307), (0.0, 440.0)] {
+        for (note, want) in [
+            (60.0, 440.0),
+            (72.0, 880.0),
+            (67.0, 440.0 * 1.498_307),
+            (0.0, 440.0),
+        ] {
             let out = run(&clip, ONESHOT, 12_000, &[(0, note)], 10);
             let f = peak_frequency(&out[512..512 + 8192], RATE);
-            assert!((f - want).abs() < want * 0.002, "note {note}: {f} Hz, want {want}");
+            assert!(
+                (f - want).abs() < want * 0.002,
+                "note {note}: {f} Hz, want {want}"
+            );
         }
     }
 
@@ -356,7 +369,10 @@ mod tests {
         }
         // During the fade both sound; the step at the retrigger is no
         // larger than the sine's own steepest step.
-        let steepest = out[..5_000].windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
+        let steepest = out[..5_000]
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f32::max);
         assert!((out[5_000] - out[4_999]).abs() <= steepest * 1.01);
     }
 
@@ -366,7 +382,10 @@ mod tests {
         let gate_mode = [60.0, 0.0, 1.0, 0.0, 0.0, 0.0];
         let out = run(&clip, gate_mode, 24_000, &[(0, 60.0)], 4_800);
         assert!(rms(&out[2_000..4_800]) > 0.3);
-        assert!(out[4_800 + 200..].iter().all(|&x| x == 0.0), "silent after the fade");
+        assert!(
+            out[4_800 + 200..].iter().all(|&x| x == 0.0),
+            "silent after the fade"
+        );
 
         // Loop 0.1..0.11 s (480 frames) for 0.4 s: periodic while held.
         let loop_mode = [60.0, 0.0, 2.0, 0.1, 0.11, 0.0];

@@ -161,7 +161,7 @@ type Runner = fn(DiskJob, &Context) -> Result<Box<dyn Work>, DiskJob>;
 
 /// Every kind of disk work this crate runs. A new kind (a file player's
 /// reader) adds its runner here.
-const RUNNERS: &[Runner] = &[crate::recorder::runner];
+const RUNNERS: &[Runner] = &[crate::recorder::runner, crate::playback::runner];
 
 enum Running {
     Thread {

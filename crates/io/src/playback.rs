@@ -11,7 +11,10 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use patchbay_core::DiskJob;
 use patchbay_nodes::playback::{Clip, FileJob, StreamFrame};
+
+use crate::disk::{Context, DiskReport, Progress, Work};
 
 use crate::decode::{AudioReader, DecodeError, decode};
 use crate::resample::{StreamResampler, resample};
@@ -215,4 +218,57 @@ impl Streaming {
         }
         Ok(())
     }
+}
+
+/// The disk side of a file node, as the hosts run it.
+struct FileWork {
+    reader: FileReader,
+    ctx: Context,
+}
+
+/// A file node's job turned into disk work: its file opened (and, when
+/// short, decoded and delivered) now. A file that cannot be read is
+/// reported, and its node stays silent.
+pub fn runner(job: DiskJob, ctx: &Context) -> Result<Box<dyn Work>, DiskJob> {
+    let job = job.downcast::<FileJob>()?;
+    match FileReader::open(job, &ctx.base_dir) {
+        Ok(reader) => Ok(Box::new(FileWork {
+            reader,
+            ctx: ctx.clone(),
+        })),
+        Err(e) => {
+            ctx.report(DiskReport::Failed {
+                node: ctx.node.clone(),
+                message: e.source.to_string(),
+            });
+            Ok(Box::new(Done))
+        }
+    }
+}
+
+/// Work with nothing left to do.
+struct Done;
+
+impl Work for Done {
+    fn step(&mut self) -> Progress {
+        Progress::Finished
+    }
+    fn finish(&mut self) {}
+}
+
+impl Work for FileWork {
+    fn step(&mut self) -> Progress {
+        match self.reader.service() {
+            Ok(Service::Idle) => Progress::Idle,
+            Ok(Service::Finished) => Progress::Finished,
+            Err(e) => {
+                self.ctx.report(DiskReport::Failed {
+                    node: self.ctx.node.clone(),
+                    message: e.source.to_string(),
+                });
+                Progress::Finished
+            }
+        }
+    }
+    fn finish(&mut self) {}
 }

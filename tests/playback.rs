@@ -206,7 +206,10 @@ const STEP: usize = 6000;
 fn the_drum_kit_hits_on_its_steps() {
     let (full, readers) = render(&load("patches/drums.json"), 16 * STEP);
     assert_eq!(readers.len(), 4, "kick, snare, hat and bass");
-    assert!(rms(&full) > 0.02 && peak(&full) < 0.5, "the kit plays under the limiter");
+    assert!(
+        rms(&full) > 0.02 && peak(&full) < 0.5,
+        "the kit plays under the limiter"
+    );
     for (voice, steps) in [("kick", [1, 5, 9, 13]), ("snare", [5, 13, 5, 13])] {
         let (out, _) = render(&drums_solo(voice), 16 * STEP);
         for step in steps {

@@ -296,7 +296,9 @@ fn render(patch: &Path, options: &RenderOptions, output: &Path) -> Result<()> {
             }
         }
         if failed {
-            anyhow::bail!("a recorder failed (see above); what it wrote before is kept");
+            anyhow::bail!(
+                "a node's disk work failed (see above): a recorder keeps what it wrote, a player or sampler without its file was silent"
+            );
         }
         summary
     };

@@ -22,7 +22,7 @@ pub use compile::{CompileOptions, DEFAULT_BLOCK, compile, validate};
 pub use disk::DiskJob;
 pub use error::{LoadError, LoadErrorKind, ValidationError};
 pub use live::{Applied, LiveEngine, LiveError};
-pub use patch::{Edge, Node, Patch, PortRef, load_patch, load_patch_str};
+pub use patch::{Comment, Edge, Node, Patch, PortRef, load_patch, load_patch_str};
 pub use plan::{BufferId, FeedbackStore, Plan, PlanNode, SILENCE, Step};
 pub use processor::{NodeContext, ProcessIo, Processor};
 pub use registry::{

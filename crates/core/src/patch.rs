@@ -18,10 +18,11 @@ use crate::registry::Registry;
 /// The format tag every patch file carries.
 pub const FORMAT: &str = "patchbay";
 /// The newest patch file version this build reads. Version 2 added node
-/// settings; a patch without any is still written as version 1, so older
-/// builds keep reading it, and one with settings tells them to upgrade
-/// instead of failing on an unknown field.
-pub const VERSION: u32 = 2;
+/// settings, version 3 canvas comments. A patch is written in the lowest
+/// version that holds what it uses (one without settings or comments is
+/// still version 1), so older builds keep reading it, and one that needs a
+/// newer build tells it to upgrade instead of failing on an unknown field.
+pub const VERSION: u32 = 3;
 
 /// A graph of nodes and the edges between their ports.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -33,6 +34,19 @@ pub struct Patch {
     /// Connections from an output port to an input port or parameter.
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Notes on the editor's canvas; nothing to the engine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<Comment>,
+}
+
+/// A note written on the canvas beside the nodes it explains.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Comment {
+    /// The note, possibly several lines.
+    pub text: String,
+    /// Editor position (x, y) of its top left corner.
+    pub pos: [f32; 2],
 }
 
 /// One node: a stable id, a kind from the registry, parameter values that
@@ -186,6 +200,8 @@ struct PatchFile {
     nodes: Vec<Node>,
     #[serde(default)]
     edges: Vec<Edge>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    comments: Vec<Comment>,
 }
 
 impl Patch {
@@ -209,12 +225,19 @@ impl Patch {
 
     /// Serialize as a pretty-printed, versioned patch file.
     pub fn to_json(&self) -> String {
-        let needs_settings = self.nodes.iter().any(|n| !n.settings.is_empty());
+        let version = if !self.comments.is_empty() {
+            3
+        } else if self.nodes.iter().any(|n| !n.settings.is_empty()) {
+            2
+        } else {
+            1
+        };
         let file = PatchFile {
             format: FORMAT.to_string(),
-            version: if needs_settings { VERSION } else { 1 },
+            version,
             nodes: self.nodes.clone(),
             edges: self.edges.clone(),
+            comments: self.comments.clone(),
         };
         let mut text = serde_json::to_string_pretty(&file).expect("a patch always serializes");
         text.push('\n');
@@ -269,6 +292,7 @@ impl Patch {
         Ok(Patch {
             nodes: file.nodes,
             edges: file.edges,
+            comments: file.comments,
         })
     }
 }

@@ -88,12 +88,12 @@ const CASES: &[Case] = &[
         name: "future version",
         text: r#"{
   "format": "patchbay",
-  "version": 3,
+  "version": 4,
   "some_future_field": true
 }"#,
-        kind: |k| matches!(k, K::FutureVersion(3)),
+        kind: |k| matches!(k, K::FutureVersion(4)),
         line: Some(3),
-        mentions: &["version 3", "upgrade"],
+        mentions: &["version 4", "upgrade"],
     },
     Case {
         name: "version 0",
@@ -565,7 +565,7 @@ fn settings_load_and_save_in_the_lowest_version_that_holds_them() {
     use patchbay_core::{Node, Patch};
     let plain = Patch {
         nodes: vec![Node::new("a", "src")],
-        edges: vec![],
+        ..Patch::default()
     };
     assert!(
         plain.to_json().contains("\"version\": 1"),
@@ -573,13 +573,42 @@ fn settings_load_and_save_in_the_lowest_version_that_holds_them() {
     );
     let labelled = Patch {
         nodes: vec![Node::new("a", "src").with_setting("label", "kick drum")],
-        edges: vec![],
+        ..Patch::default()
     };
     let text = labelled.to_json();
     assert!(text.contains("\"version\": 2"), "{text}");
     let loaded = load(&text).unwrap();
     assert_eq!(loaded, labelled);
     assert_eq!(loaded.node("a").unwrap().settings["label"], "kick drum");
+}
+
+#[test]
+fn comments_load_and_save_as_version_3_only_when_there_are_some() {
+    use patchbay_core::{Comment, Node, Patch};
+    let mut noted = Patch {
+        nodes: vec![Node::new("a", "src").with_setting("label", "kick drum")],
+        ..Patch::default()
+    };
+    noted.comments.push(Comment {
+        text: "the kick:\n\"tight\", 808-ish".into(),
+        pos: [-40.0, 12.5],
+    });
+    let text = noted.to_json();
+    assert!(text.contains("\"version\": 3"), "{text}");
+    let loaded = load(&text).unwrap();
+    assert_eq!(loaded, noted);
+    assert_eq!(loaded.comments[0].text, "the kick:\n\"tight\", 808-ish");
+    noted.comments.clear();
+    let text = noted.to_json();
+    assert!(
+        text.contains("\"version\": 2") && !text.contains("comments"),
+        "without comments the file is what a version-2 build reads: {text}"
+    );
+    // A comment's fields are checked like a node's: an unknown one is named.
+    let misspelt =
+        r#"{"format": "patchbay", "version": 3, "comments": [{"text": "x", "pos": [0, 0], "colour": 1}]}"#;
+    let err = load(misspelt).unwrap_err();
+    assert!(err.to_string().contains("colour"), "{err}");
 }
 
 #[test]

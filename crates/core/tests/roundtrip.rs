@@ -4,7 +4,7 @@
 mod common;
 
 use common::nodes::ALL;
-use patchbay_core::{Edge, Node, Patch, PortRef, Unit, load_patch_str};
+use patchbay_core::{Comment, Edge, Node, Patch, PortRef, Unit, load_patch_str};
 use proptest::prelude::*;
 
 /// A valid node id: 1 to 64 of letters, digits, `_` and `-`.
@@ -69,8 +69,9 @@ fn patch() -> impl Strategy<Value = Patch> {
     (
         prop::collection::vec(node(), 0..12),
         prop::collection::vec((any::<usize>(), id(), any::<usize>(), id()), 0..20),
+        prop::collection::vec(comment(), 0..3),
     )
-        .prop_map(|(mut nodes, edges)| {
+        .prop_map(|(mut nodes, edges, comments)| {
             let mut seen = std::collections::HashSet::new();
             nodes.retain(|n| seen.insert(n.id.clone()));
             let edges = if nodes.is_empty() {
@@ -85,8 +86,21 @@ fn patch() -> impl Strategy<Value = Patch> {
                     })
                     .collect()
             };
-            Patch { nodes, edges }
+            Patch {
+                nodes,
+                edges,
+                comments,
+            }
         })
+}
+
+/// A canvas note: any text (quotes, newlines, non-ASCII) at a finite place.
+fn comment() -> impl Strategy<Value = Comment> {
+    (
+        "\\PC{0,40}(\n\\PC{0,20})?",
+        any::<[f32; 2]>().prop_filter("finite", |p| p.iter().all(|x| x.is_finite())),
+    )
+        .prop_map(|(text, pos)| Comment { text, pos })
 }
 
 proptest! {

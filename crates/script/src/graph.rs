@@ -778,7 +778,11 @@ impl Graph {
                 },
             })
             .collect();
-        Patch { nodes, edges }
+        Patch {
+            nodes,
+            edges,
+            ..Patch::default()
+        }
     }
 
     /// Editor positions: column = longest path from a source (cycles cut),

@@ -24,7 +24,7 @@ pub fn opts(block: usize) -> CompileOptions {
 pub fn patch(nodes: Vec<Node>, edges: &[(&str, &str)]) -> Patch {
     let mut patch = Patch {
         nodes,
-        edges: Vec::new(),
+        ..Patch::default()
     };
     for (from, to) in edges {
         patch.connect(from, to);

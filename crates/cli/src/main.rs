@@ -254,19 +254,23 @@ fn render(patch: &Path, options: &RenderOptions, output: &Path) -> Result<()> {
             bar.set_position(done);
         }
     };
+    let say = |text: String| match &bar {
+        Some(bar) => bar.println(text),
+        None => eprintln!("{text}"),
+    };
+    let mut disk_failed = false;
+    let mut disk_report = |report: &patchbay_io::DiskReport| {
+        disk_failed |= matches!(report, patchbay_io::DiskReport::Failed { .. });
+        say(report.to_string());
+    };
     let summary = if patchbay_script::is_script(patch) {
         // A script's timers run at their sample times; what they print or
         // fail at is reported as it happens.
-        let mut report = |event: &patchbay_script::Event| {
-            let text = match event {
-                patchbay_script::Event::Print(text) => text.clone(),
-                patchbay_script::Event::Error(err) => format!("error: {err}"),
-                patchbay_script::Event::Changed(_) => return,
-            };
-            match &bar {
-                Some(bar) => bar.println(text),
-                None => eprintln!("{text}"),
-            }
+        let mut report = |event: &patchbay_script::Event| match event {
+            patchbay_script::Event::Print(text) => say(text.clone()),
+            patchbay_script::Event::Error(err) => say(format!("error: {err}")),
+            patchbay_script::Event::Disk(report) => disk_report(report),
+            patchbay_script::Event::Changed(_) => {}
         };
         patchbay_script::render_script_to_wav(
             patch,
@@ -287,21 +291,14 @@ fn render(patch: &Path, options: &RenderOptions, output: &Path) -> Result<()> {
             &mut disk,
             &mut progress,
         )?;
-        let mut failed = false;
-        for report in disk.finish() {
-            failed |= matches!(report, patchbay_io::DiskReport::Failed { .. });
-            match &bar {
-                Some(bar) => bar.println(report.to_string()),
-                None => eprintln!("{report}"),
-            }
-        }
-        if failed {
-            anyhow::bail!(
-                "a node's disk work failed (see above): a recorder keeps what it wrote, a player or sampler without its file was silent"
-            );
-        }
+        disk.finish().iter().for_each(&mut disk_report);
         summary
     };
+    if disk_failed {
+        anyhow::bail!(
+            "a node's disk work failed (see above): a recorder keeps what it wrote, a player or sampler without its file was silent"
+        );
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

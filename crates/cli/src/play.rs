@@ -18,6 +18,12 @@ use patchbay_io::{
 /// How often the control loop wakes: garbage, faults, reloads.
 const TICK: Duration = Duration::from_millis(5);
 
+/// How far ahead of the audio a script's timers run, so that the
+/// parameters they set start on their own sample: a tick plus a device
+/// buffer of up to 20 ms. (A structural change a timer makes plays from the
+/// next block, so at most this much early.)
+const SCRIPT_LOOKAHEAD_S: f64 = 0.025;
+
 /// What `play` was asked to do.
 pub struct PlayArgs {
     pub patch: PathBuf,
@@ -122,7 +128,8 @@ pub fn play(args: PlayArgs) -> Result<()> {
             line.message(&text);
         }
         if let Some(s) = &mut script {
-            for text in s.tick(started.elapsed().as_secs_f64(), &mut live) {
+            let until = live.now() as f64 / live.sample_rate() as f64 + SCRIPT_LOOKAHEAD_S;
+            for text in s.tick(until, &mut live) {
                 line.message(&text);
             }
         }

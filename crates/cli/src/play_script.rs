@@ -38,14 +38,14 @@ impl ScriptPlay {
         self.host.take_printed()
     }
 
-    /// Reload on save, then run the callbacks due by `now` (seconds since
-    /// playing started); returns the lines to show.
-    pub fn tick(&mut self, now: f64, live: &mut LiveEngine) -> Vec<String> {
+    /// Reload on save, then run the callbacks due before `until` (seconds
+    /// of the engine's sample clock); returns the lines to show.
+    pub fn tick(&mut self, until: f64, live: &mut LiveEngine) -> Vec<String> {
         let mut lines = Vec::new();
         if self.watcher.poll() {
             match self
                 .host
-                .reload(&ScriptSource::File(self.path.clone()), now, live)
+                .reload(&ScriptSource::File(self.path.clone()), until, live)
             {
                 Ok(applied) => {
                     lines.push(format!("reloaded {}: {}", self.path.display(), describe(applied)));
@@ -57,10 +57,11 @@ impl ScriptPlay {
             }
             lines.extend(self.host.take_printed());
         }
-        for event in self.host.tick(now, live) {
+        for event in self.host.tick(until, live) {
             match event {
                 Event::Print(text) => lines.push(text),
                 Event::Error(err) => lines.push(format!("error: {err}")),
+                Event::Disk(report) => lines.push(report.to_string()),
                 Event::Changed(_) => {}
             }
         }

@@ -239,6 +239,11 @@ impl LiveEngine {
         Ok(())
     }
 
+    /// Frames per second the patch runs at.
+    pub fn sample_rate(&self) -> f32 {
+        self.options.sample_rate
+    }
+
     /// Sample time of the first frame the engine has not computed yet.
     pub fn now(&self) -> u64 {
         self.engine.now()

@@ -28,7 +28,10 @@ pub use disk::{DiskHost, DiskReport};
 pub use meters::{Meters, Totals};
 pub use null::NullOutput;
 pub use player::{DeviceError, Output, Player, PlayerEvent, Running, Status};
-pub use render::{RenderError, RenderOptions, RenderSummary, SampleFormat, render_to_wav, render_with_disk};
+pub use render::{
+    BlockSource, RenderError, RenderOptions, RenderSummary, SampleFormat, render_to_wav, render_with_disk,
+    write_wav,
+};
 pub use resample::{StreamResampler, resample};
 pub use shared::SharedRuntime;
 pub use stream::{CpalOutput, OutputSpec};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::disk::{DiskError, DiskHost};
-use patchbay_core::{CompileOptions, Patch, Registry, Schedule, ValidationError, compile, engine};
+use patchbay_core::{CompileOptions, Patch, Registry, Runtime, Schedule, ValidationError, compile, engine};
 
 /// Sample encoding of the written file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +44,39 @@ pub struct RenderOptions {
     /// The safety limiter's ceiling in dBFS; `None` switches it off (the
     /// same stage live playback uses, so both hear the same samples).
     pub ceiling_db: Option<f32>,
+}
+
+impl RenderOptions {
+    /// Refuse lengths, rates and block sizes outside what a render supports.
+    pub fn check(&self) -> Result<(), RenderError> {
+        if !(self.seconds.is_finite() && self.seconds >= 0.0 && self.seconds <= 24.0 * 3600.0) {
+            return Err(RenderError::Options(format!(
+                "--seconds {} must be between 0 and 86400",
+                self.seconds
+            )));
+        }
+        if !(8_000..=384_000).contains(&self.sample_rate) {
+            return Err(RenderError::Options(format!(
+                "--rate {} must be between 8000 and 384000",
+                self.sample_rate
+            )));
+        }
+        if !(1..=8192).contains(&self.block) {
+            return Err(RenderError::Options(format!(
+                "--block {} must be between 1 and 8192",
+                self.block
+            )));
+        }
+        Ok(())
+    }
+
+    /// The compiler's view of these options.
+    pub fn compile_options(&self) -> CompileOptions {
+        CompileOptions {
+            sample_rate: self.sample_rate as f32,
+            block: self.block,
+        }
+    }
 }
 
 impl Default for RenderOptions {
@@ -131,32 +164,8 @@ pub fn render_with_disk(
     disk: &mut DiskHost,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RenderSummary, RenderError> {
-    if !(options.seconds.is_finite() && options.seconds >= 0.0 && options.seconds <= 24.0 * 3600.0) {
-        return Err(RenderError::Options(format!(
-            "--seconds {} must be between 0 and 86400",
-            options.seconds
-        )));
-    }
-    if !(8_000..=384_000).contains(&options.sample_rate) {
-        return Err(RenderError::Options(format!(
-            "--rate {} must be between 8000 and 384000",
-            options.sample_rate
-        )));
-    }
-    if !(1..=8192).contains(&options.block) {
-        return Err(RenderError::Options(format!(
-            "--block {} must be between 1 and 8192",
-            options.block
-        )));
-    }
-    let plan = compile(
-        patch,
-        registry,
-        &CompileOptions {
-            sample_rate: options.sample_rate as f32,
-            block: options.block,
-        },
-    )?;
+    options.check()?;
+    let plan = compile(patch, registry, &options.compile_options())?;
     let mut schedule = Schedule::new(&plan);
     let jobs = schedule
         .take_disk_jobs()
@@ -166,6 +175,48 @@ pub fn render_with_disk(
     disk.start(jobs)?;
     let (_engine, mut runtime) = engine(schedule);
     runtime.set_ceiling_db(options.ceiling_db);
+    let mut source = PatchSource { runtime, disk };
+    let summary = write_wav(&mut source, options, path, progress)?;
+    // Recorders let go of their rings; the disk host writes what is left.
+    drop(source.runtime);
+    source.disk.pump();
+    Ok(summary)
+}
+
+/// What an offline render writes: the master output, block by block.
+pub trait BlockSource {
+    /// Compute the next block; its master output (left, right), after the
+    /// runtime's safety stage, as a device would hear it.
+    fn next_block(&mut self) -> [&[f32]; 2];
+    /// Non-finite samples the safety stage has silenced so far.
+    fn non_finite(&self) -> u64;
+}
+
+struct PatchSource<'a> {
+    runtime: Runtime,
+    disk: &'a mut DiskHost,
+}
+
+impl BlockSource for PatchSource<'_> {
+    fn next_block(&mut self) -> [&[f32]; 2] {
+        self.disk.pump();
+        self.runtime.process_block();
+        self.runtime.output()
+    }
+
+    fn non_finite(&self) -> u64 {
+        self.runtime.safety().non_finite()
+    }
+}
+
+/// Write `options.seconds` of `source` to a stereo WAV file at `path`
+/// (the options must have passed [`RenderOptions::check`]).
+pub fn write_wav(
+    source: &mut dyn BlockSource,
+    options: &RenderOptions,
+    path: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<RenderSummary, RenderError> {
     let (bits, sample_format) = match options.format {
         SampleFormat::F32 => (32, hound::SampleFormat::Float),
         SampleFormat::I24 => (24, hound::SampleFormat::Int),
@@ -194,12 +245,8 @@ pub fn render_with_disk(
     let mut done = 0u64;
     let mut last_report = 0u64;
     while done < total {
-        disk.pump();
-        runtime.process_block();
         let n = (options.block as u64).min(total - done) as usize;
-        // The runtime's safety stage has already silenced non-finite
-        // samples and limited the master, exactly as for a device.
-        let [left, right] = runtime.output();
+        let [left, right] = source.next_block();
         for k in 0..n {
             for x in [left[k], right[k]] {
                 summary.peak = summary.peak.max(x.abs());
@@ -213,11 +260,8 @@ pub fn render_with_disk(
         }
     }
     writer.finalize().map_err(write_err)?;
-    summary.non_finite = runtime.safety().non_finite();
-    // Recorders let go of their rings; the disk host writes what is left.
-    drop(runtime);
-    disk.pump();
-    summary.wall = started.elapsed();
+    summary.non_finite = source.non_finite();
+    summary.wall = started.elapsed().max(Duration::from_nanos(1));
     Ok(summary)
 }
 

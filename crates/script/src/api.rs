@@ -158,6 +158,9 @@ pub const API_FUNCTIONS: &[&str] = &[
     "beats",
     "level",
     "readings",
+    "arm",
+    "start_recording",
+    "stop_recording",
     "connect",
     "disconnect",
     "remove",
@@ -743,6 +746,33 @@ fn target(st: &State, v: &Dynamic, function: &str) -> Res<(NodeRef, String)> {
     Ok((node, param))
 }
 
+/// The id of the `record` node a recorder function names: a handle or an id.
+fn recorder(st: &State, v: &Dynamic, function: &str) -> Res<String> {
+    let v = v.flatten_clone();
+    let node = if let Some(r) = v.read_lock::<NodeRef>() {
+        st.graph.node(&r).map_err(gerr)?
+    } else if let Ok(id) = v.clone().into_immutable_string() {
+        let index = st
+            .graph
+            .find(&id)
+            .ok_or_else(|| err(format!("there is no node `{id}` in the patch")))?;
+        st.graph.node(&st.graph.handle(index)).map_err(gerr)?
+    } else {
+        return Err(err(format!(
+            "`{function}` takes a recorder or its name, not {}",
+            type_name(&v)
+        )));
+    };
+    if node.desc.kind != "record" {
+        return Err(err(format!(
+            "`{function}` needs a `record` node; `{}` is a `{}`",
+            node.id(),
+            node.desc.kind
+        )));
+    }
+    Ok(node.id())
+}
+
 /// `set`: the graph's value now; in a callback also an engine command.
 fn set_target(shared: &Shared, _ctx: &NativeCallContext, target_v: &Dynamic, value: &Dynamic) -> Res<()> {
     let mut st = shared.lock();
@@ -764,7 +794,8 @@ fn set_target(shared: &Shared, _ctx: &NativeCallContext, target_v: &Dynamic, val
     let id = st.graph.node(&node).map_err(gerr)?.id();
     st.ramps.retain(|r| !(r.node == id && r.param == param));
     if st.live {
-        st.sets.push((id, param, x));
+        let at = st.now;
+        st.sets.push((id, param, x, at));
     }
     Ok(())
 }
@@ -811,6 +842,23 @@ fn register_control(engine: &mut Engine, shared: &Arc<Shared>) {
     engine.register_raw_fn("set", [dynamic, dynamic], move |ctx, args| {
         set_target(&s, &ctx, args[0], args[1])
     });
+    // A recorder's transport, as `set("rec.state", "record")` would set it.
+    for (function, state) in [
+        ("arm", "arm"),
+        ("start_recording", "record"),
+        ("stop_recording", "stop"),
+    ] {
+        let s = shared.clone();
+        engine.register_raw_fn(function, [dynamic], move |ctx, args| -> Res<()> {
+            let id = recorder(&s.lock(), args[0], function)?;
+            set_target(
+                &s,
+                &ctx,
+                &Dynamic::from(format!("{id}.state")),
+                &Dynamic::from(state),
+            )
+        });
+    }
     let s = shared.clone();
     engine.register_raw_fn("get", [dynamic], move |_ctx, args| -> Res<FLOAT> {
         let st = s.lock();

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use patchbay_core::{Applied, LiveEngine, LiveError, Patch, Registry, ValidationError, validate};
+use patchbay_io::DiskReport;
 use rhai::{Dynamic, EvalAltResult, FnPtr, INT, ParseError};
 
 use crate::api::{self, ApiError, ApiErrorKind};
@@ -92,6 +93,9 @@ pub enum Event {
     Error(Box<ScriptError>),
     /// A callback changed the patch's structure and the engine took it.
     Changed(Applied),
+    /// A recorder's or player's disk work reported (offline sessions; a
+    /// live host reports its own disk work).
+    Disk(DiskReport),
 }
 
 /// A successful run, not yet in force.
@@ -246,10 +250,15 @@ impl ScriptHost {
         )
     }
 
-    /// Advance to time `now` (seconds since playing started): run every
-    /// callback that is due, in time order, then send what they changed to
-    /// `live` (parameter commands, or the changed patch), and move ramps.
-    pub fn tick(&mut self, now: f64, live: &mut LiveEngine) -> Vec<Event> {
+    /// Advance to time `until` (seconds of the engine's sample clock): run
+    /// every callback due before it, in time order, then send what they
+    /// changed to `live`, and move ramps. A parameter a callback sets
+    /// starts on the sample its callback was due ([`LiveEngine::set_param_at`]),
+    /// so a host that ticks ahead of the audio (offline: to the end of the
+    /// next block; live: a little more than a device buffer) makes timers
+    /// sample-exact. A structural change (the patch's shape) is sent at
+    /// once and plays from the next block.
+    pub fn tick(&mut self, until: f64, live: &mut LiveEngine) -> Vec<Event> {
         let mut events = Vec::new();
         let Some(ast) = self.ast.clone() else {
             return events;
@@ -263,7 +272,7 @@ impl ScriptHost {
                     .timers
                     .iter()
                     .enumerate()
-                    .filter(|(_, t)| t.due <= now)
+                    .filter(|(_, t)| t.due < until)
                     .min_by(|a, b| a.1.due.total_cmp(&b.1.due))
                     .map(|(i, _)| i)
                 else {
@@ -290,8 +299,9 @@ impl ScriptHost {
                     Repeat::Once => None,
                     Repeat::Every(p) => {
                         t.due += p;
-                        if t.due <= now {
-                            t.due = ((now / p).floor() + 1.0) * p;
+                        if t.due < until {
+                            // Behind by more than a period: skip to the grid.
+                            t.due = (until / p).ceil() * p;
                         }
                         Some(t.count)
                     }
@@ -299,8 +309,8 @@ impl ScriptHost {
                         let beat = *next;
                         *next += every;
                         t.due = clock.time_of(*next as f64);
-                        if t.due <= now {
-                            let b = clock.beat_at(now);
+                        if t.due < until {
+                            let b = clock.beat_at(until);
                             *next = ((b / every as f64).floor() as i64 + 1) * every;
                             t.due = clock.time_of(*next as f64);
                         }
@@ -354,7 +364,7 @@ impl ScriptHost {
         }
 
         let mut st = self.shared.lock();
-        st.now = now;
+        st.now = until;
         events.extend(st.said.drain(..).map(|Said::Print(s)| Event::Print(s)));
         if st.graph.structure_changed {
             st.graph.structure_changed = false;
@@ -369,14 +379,18 @@ impl ScriptHost {
                 }
             }
         } else {
-            for (node, param, value) in std::mem::take(&mut st.sets) {
-                if let Err(e) = live.set_param(&node, &param, value) {
+            let rate = live.sample_rate() as f64;
+            for (node, param, value, at) in std::mem::take(&mut st.sets) {
+                let frame = (at * rate).round().max(0.0) as u64;
+                if let Err(e) = live.set_param_at(&node, &param, value, frame) {
                     events.push(Event::Error(Box::new(ScriptError::new(ErrorKind::Engine(
                         e.to_string(),
                     )))));
                 }
             }
         }
+        // Ramps move with the audio, not ahead of it.
+        let now = live.now() as f64 / live.sample_rate() as f64;
         let mut ramps = std::mem::take(&mut st.ramps);
         for ramp in &mut ramps {
             let done = now >= ramp.end;

@@ -34,11 +34,13 @@
 //! `ramp("bass.cutoff", 2000, 4.0)`, `every(0.5, || ...)`, `after(2.0, ||
 //! ...)`, `on_beat(|beat| ...)` / `on_beat(4, |beat| ...)` at `bpm(x)`,
 //! `cancel(id)`, `level("meter")` (its loudest channel's RMS),
-//! `readings(node)`, `connect(a, b)`, `disconnect(a, b)`,
+//! `readings(node)`, `arm(rec)`, `start_recording(rec)`,
+//! `stop_recording(rec)`, `connect(a, b)`, `disconnect(a, b)`,
 //! `remove(node)`, `find("id")`, `rand()`, `seed(n)`, `choose([...])`,
 //! `mtof(note)`, `db(x)`, `now()`, `beat()`, `beats(n)`. Callbacks run on
-//! the control thread between blocks; what they change becomes parameter
-//! commands, or one live patch change per tick.
+//! the control thread, ticked a little ahead of the audio; a parameter they
+//! set becomes a command timed to the callback's own sample, a structural
+//! change one live patch change per tick.
 //!
 //! # Identity across reloads
 //!

@@ -5,10 +5,9 @@
 //! a WAV file; tests use it to hear what scripts do, reloads included.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use patchbay_core::{Applied, CompileOptions, LiveEngine, Registry, Runtime};
-use patchbay_io::{RenderError, RenderOptions, RenderSummary, SampleFormat};
+use patchbay_io::{BlockSource, DiskHost, RenderError, RenderOptions, RenderSummary, write_wav};
 
 use crate::error::{ErrorKind, ScriptError};
 use crate::host::{Event, ScriptHost, ScriptSource};
@@ -21,8 +20,13 @@ pub struct OfflineSession {
     pub live: LiveEngine,
     /// The audio side, run here on the calling thread.
     pub runtime: Runtime,
-    /// What the host reported: prints, callback errors, live changes.
+    /// What the host reported: prints, callback errors, live changes,
+    /// and what the disk work of recorders and players reported.
     pub events: Vec<Event>,
+    /// The recorders' and players' disk work, run inline before every
+    /// block (as `patchbay render` does for a patch file), so a script's
+    /// recordings and file playback are the same on every run.
+    pub disk: DiskHost,
     frames: u64,
     rate: f64,
     block: usize,
@@ -47,14 +51,22 @@ impl OfflineSession {
         options: CompileOptions,
     ) -> Result<Self, ScriptError> {
         let patch = host.load(source, 0.0)?;
-        let (live, runtime) = LiveEngine::start(patch, registry, options)
+        let (mut live, runtime) = LiveEngine::start(patch, registry, options)
             .map_err(|e| ScriptError::new(ErrorKind::Invalid(e)))?;
         let events = host.take_printed().into_iter().map(Event::Print).collect();
+        let folder = match source {
+            ScriptSource::File(path) => path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            ScriptSource::Text { dir, .. } => dir.clone(),
+        };
+        let mut disk = DiskHost::inline(folder);
+        disk.start(live.take_disk_jobs())
+            .map_err(|e| ScriptError::new(ErrorKind::Engine(e.to_string())))?;
         Ok(OfflineSession {
             host,
             live,
             runtime,
             events,
+            disk,
             frames: 0,
             rate: options.sample_rate as f64,
             block: options.block,
@@ -71,12 +83,22 @@ impl OfflineSession {
         self.block
     }
 
-    /// Run due callbacks, then one block; returns its output (left, right).
+    /// Run the callbacks due during the next block (each parameter they
+    /// set starts on its callback's sample), then the block; returns its
+    /// output (left, right).
     pub fn process_block(&mut self) -> [&[f32]; 2] {
-        let now = self.now();
-        let events = self.host.tick(now, &mut self.live);
+        let block_end = (self.frames + self.block as u64) as f64 / self.rate;
+        let events = self.host.tick(block_end, &mut self.live);
         self.events.extend(events);
         self.live.collect_garbage();
+        // Nodes a callback or reload built bring their disk work.
+        if let Err(e) = self.disk.start(self.live.take_disk_jobs()) {
+            let error = ScriptError::new(ErrorKind::Engine(e.to_string()));
+            self.events.push(Event::Error(Box::new(error)));
+        }
+        self.disk.pump();
+        self.events
+            .extend(self.disk.reports().into_iter().map(Event::Disk));
         self.runtime.process_block();
         self.frames += self.block as u64;
         self.runtime.output()
@@ -127,8 +149,10 @@ pub enum RenderScriptError {
 }
 
 /// Render the script at `path` to a stereo WAV file, running its
-/// callbacks at their sample times. Callback errors go to `on_event` with
-/// prints and live changes; they do not stop the render.
+/// callbacks at their sample times and its recorders' and players' disk
+/// work inline. Callback errors and disk reports go to `on_event` with
+/// prints and live changes; they do not stop the render (a failed disk
+/// job is an [`Event::Disk`] report of `DiskReport::Failed`).
 pub fn render_script_to_wav(
     path: &Path,
     registry: &Registry,
@@ -137,103 +161,52 @@ pub fn render_script_to_wav(
     progress: &mut dyn FnMut(u64, u64),
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<RenderSummary, RenderScriptError> {
-    if !(options.seconds.is_finite() && options.seconds >= 0.0 && options.seconds <= 24.0 * 3600.0) {
-        return Err(RenderError::Options(format!(
-            "--seconds {} must be between 0 and 86400",
-            options.seconds
-        ))
-        .into());
+    options.check()?;
+    let mut session = OfflineSession::start(
+        &ScriptSource::File(path.to_path_buf()),
+        registry,
+        options.compile_options(),
+    )?;
+    session.runtime.set_ceiling_db(options.ceiling_db);
+    let summary = write_wav(
+        &mut Reporting {
+            session: &mut session,
+            on_event,
+        },
+        options,
+        out,
+        progress,
+    )?;
+    for event in session.events.drain(..) {
+        on_event(&event);
     }
-    if !(8_000..=384_000).contains(&options.sample_rate) {
-        return Err(RenderError::Options(format!(
-            "--rate {} must be between 8000 and 384000",
-            options.sample_rate
-        ))
-        .into());
+    // Recorders let go of their rings; the disk host writes what is left.
+    let OfflineSession {
+        runtime, mut disk, ..
+    } = session;
+    drop(runtime);
+    disk.pump();
+    for report in disk.finish() {
+        on_event(&Event::Disk(report));
     }
-    if !(1..=8192).contains(&options.block) {
-        return Err(
-            RenderError::Options(format!("--block {} must be between 1 and 8192", options.block)).into(),
-        );
-    }
-    let compile = CompileOptions {
-        sample_rate: options.sample_rate as f32,
-        block: options.block,
-    };
-    let mut host = ScriptHost::new(registry);
-    let patch = host.load(&ScriptSource::File(path.to_path_buf()), 0.0)?;
-    for text in host.take_printed() {
-        on_event(&Event::Print(text));
-    }
-    let (live, mut runtime) =
-        LiveEngine::start(patch, registry, compile).map_err(|e| ScriptError::new(ErrorKind::Invalid(e)))?;
-    runtime.set_ceiling_db(options.ceiling_db);
-    let mut session = OfflineSession {
-        host,
-        live,
-        runtime,
-        events: Vec::new(),
-        frames: 0,
-        rate: options.sample_rate as f64,
-        block: options.block,
-    };
-    let (bits, sample_format) = match options.format {
-        SampleFormat::F32 => (32, hound::SampleFormat::Float),
-        SampleFormat::I24 => (24, hound::SampleFormat::Int),
-        SampleFormat::I16 => (16, hound::SampleFormat::Int),
-    };
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: options.sample_rate,
-        bits_per_sample: bits,
-        sample_format,
-    };
-    let write_err = |source| RenderError::Write {
-        path: out.display().to_string(),
-        source,
-    };
-    let mut writer = hound::WavWriter::create(out, spec).map_err(write_err)?;
-    let total = (options.seconds * options.sample_rate as f64).round() as u64;
-    let started = Instant::now();
-    let mut peak = 0.0f32;
-    let mut done = 0u64;
-    let mut last_report = 0u64;
-    while done < total {
-        let n = (options.block as u64).min(total - done) as usize;
-        {
-            let [left, right] = session.process_block();
-            for k in 0..n {
-                for x in [left[k], right[k]] {
-                    peak = peak.max(x.abs());
-                    match options.format {
-                        SampleFormat::F32 => writer.write_sample(x),
-                        SampleFormat::I24 => writer.write_sample(quantize(x, 8_388_607.0)),
-                        SampleFormat::I16 => writer.write_sample(quantize(x, 32_767.0) as i16),
-                    }
-                    .map_err(write_err)?;
-                }
-            }
-        }
-        for event in session.events.drain(..) {
-            on_event(&event);
-        }
-        done += n as u64;
-        if done - last_report >= options.sample_rate as u64 || done == total {
-            progress(done, total);
-            last_report = done;
-        }
-    }
-    writer.finalize().map_err(write_err)?;
-    Ok(RenderSummary {
-        frames: total,
-        seconds: total as f64 / options.sample_rate as f64,
-        wall: started.elapsed().max(Duration::from_nanos(1)),
-        peak,
-        non_finite: session.runtime.safety().non_finite(),
-    })
+    Ok(summary)
 }
 
-/// Round to the nearest integer step, clipping at full scale.
-fn quantize(x: f32, full_scale: f32) -> i32 {
-    (x.clamp(-1.0, 1.0) * full_scale).round() as i32
+/// A session handing its events on after every block.
+struct Reporting<'a, 'b> {
+    session: &'a mut OfflineSession,
+    on_event: &'b mut dyn FnMut(&Event),
+}
+
+impl BlockSource for Reporting<'_, '_> {
+    fn next_block(&mut self) -> [&[f32]; 2] {
+        for event in self.session.events.drain(..) {
+            (self.on_event)(&event);
+        }
+        self.session.process_block()
+    }
+
+    fn non_finite(&self) -> u64 {
+        self.session.runtime.safety().non_finite()
+    }
 }

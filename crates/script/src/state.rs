@@ -166,8 +166,9 @@ pub struct State {
     pub next_timer: i64,
     /// Parameter glides in progress.
     pub ramps: Vec<Ramp>,
-    /// Parameter changes for the engine: (node id, param, value).
-    pub sets: Vec<(String, String, f64)>,
+    /// Parameter changes for the engine: (node id, param, value, when in
+    /// seconds).
+    pub sets: Vec<(String, String, f64, f64)>,
     /// Printed text.
     pub said: Vec<Said>,
     /// Analysis taps of the running patch, by node id.

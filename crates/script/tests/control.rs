@@ -72,20 +72,19 @@ fn beats_follow_the_tempo_and_its_changes() {
 }
 
 #[test]
-fn a_callback_set_lands_at_the_next_block_and_glides() {
-    let script = r#"sine(440, 0.5).name("s") >> out(); after(0.5, || set("s.freq", 880));"#;
+fn a_callback_set_starts_on_its_own_sample_and_glides() {
+    // 0.51 s is sample 24480, in the middle of a 64-frame block.
+    let script = r#"sine(440, 0.5).name("s") >> out(); after(0.51, || set("s.freq", 880));"#;
     let mut s = session(&text(script));
     let (l, _) = s.render(1.0);
     assert!((pitch(window(&l, 0.1, 0.45)) - 440.0).abs() < 3.0);
-    assert!((pitch(window(&l, 0.55, 0.95)) - 880.0).abs() < 3.0);
-    // Identical to the reference up to 0.5 s: the change lands on time.
+    assert!((pitch(window(&l, 0.6, 0.95)) - 880.0).abs() < 3.0);
+    // Identical to the reference up to the callback's own sample: the new
+    // frequency advances the phase from sample 24480 on, so the first
+    // sample that differs is the next one.
     let (r, _) = session(&text("sine(440, 0.5) >> out();")).render(1.0);
     let first_difference = l.iter().zip(&r).position(|(a, b)| a != b).unwrap();
-    let at = first_difference as f64 / RATE as f64;
-    assert!(
-        (0.5..0.5 + 2.0 * 64.0 / RATE as f64).contains(&at),
-        "changed at {at} s"
-    );
+    assert_eq!(first_difference, 24_481);
 }
 
 #[test]
@@ -215,4 +214,31 @@ fn level_is_the_loudest_channels_rms_from_the_meters_readings() {
     for (got, want) in readings.iter().zip(want) {
         assert!((20.0 * (got / want).log10()).abs() < 0.01, "{readings:?}");
     }
+}
+
+#[test]
+fn a_scripts_file_player_plays_its_file() {
+    // A 0.5 s, 440 Hz tone beside the script: the player streams it into
+    // the offline session (whose disk host runs before every block).
+    let dir = scratch_dir("player");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: RATE,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(dir.join("tone.wav"), spec).unwrap();
+    for k in 0..RATE / 2 {
+        w.write_sample(0.5 * (std::f32::consts::TAU * 440.0 * k as f32 / RATE as f32).sin())
+            .unwrap();
+    }
+    w.finalize().unwrap();
+    let mut s = session(&text_in(r#"player(#{file: "tone.wav"}) >> out();"#, &dir));
+    let (l, _) = s.render(1.0);
+    assert!(s.errors().is_empty(), "{:?}", s.errors());
+    assert!((pitch(window(&l, 0.05, 0.45)) - 440.0).abs() < 2.0);
+    let level = rms(window(&l, 0.1, 0.4));
+    assert!((level - 0.5 / 2f32.sqrt()).abs() < 0.01, "rms {level}");
+    assert!(peak(window(&l, 0.55, 1.0)) < 1e-6, "the file is over: silence");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -206,6 +206,13 @@ fn bad_scripts() -> Vec<Bad> {
             kind: runtime,
             says: "node `out` (output) has no outputs",
         },
+        Bad {
+            what: "recording what is not a recorder",
+            script: "sine(440).name(\"osc\") >> out();\nstart_recording(\"osc\");\n",
+            at: (2, 1),
+            kind: runtime,
+            says: "`start_recording` needs a `record` node; `osc` is a `sine`",
+        },
     ]
 }
 

@@ -5,18 +5,31 @@ mod common;
 
 use common::*;
 use patchbay_nodes::analysis::{level_at, magnitude_spectrum};
+use std::path::PathBuf;
+
 use patchbay_script::{Event, OfflineSession, ScriptSource};
 
 fn play(name: &str, seconds: f64) -> (OfflineSession, Vec<f32>, Vec<f32>) {
-    let path = repo().join(format!("scripts/{name}.rhai"));
-    let mut s = session(&ScriptSource::File(path));
+    let (s, l, r, _) = play_in_scratch(name, seconds);
+    (s, l, r)
+}
+
+/// Play `scripts/{name}.rhai` from a scratch copy of the folder (returned
+/// last), so what it records lands there and not in the repository.
+fn play_in_scratch(name: &str, seconds: f64) -> (OfflineSession, Vec<f32>, Vec<f32>, PathBuf) {
+    let dir = scratch_dir(name);
+    for entry in std::fs::read_dir(repo().join("scripts")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    let mut s = session(&ScriptSource::File(dir.join(format!("{name}.rhai"))));
     let (l, r) = s.render(seconds);
     assert!(s.errors().is_empty(), "{name}: {:?}", s.errors());
     for x in l.iter().chain(&r) {
         assert!(x.is_finite(), "{name}: non-finite sample");
     }
     assert!(rms(&l) > 0.01 && rms(&r) > 0.01, "{name} is (nearly) silent");
-    (s, l, r)
+    (s, l, r, dir)
 }
 
 /// The strongest frequency between `lo` and `hi` Hz.
@@ -74,7 +87,7 @@ fn sound_design_rings_at_its_filter_centres() {
 
 #[test]
 fn mixer16_builds_sixteen_strips_and_brings_the_music_bus_in_on_its_timer() {
-    let (s, l, r) = play("mixer16", 3.5);
+    let (mut s, l, r, dir) = play_in_scratch("mixer16", 3.5);
     let patch = s.host.patch();
     let strips = (1..=16)
         .filter(|ch| patch.node(&format!("ch{ch}")).is_some())
@@ -121,6 +134,26 @@ fn mixer16_builds_sixteen_strips_and_brings_the_music_bus_in_on_its_timer() {
             .any(|p| p.starts_with("t=3.0 s:") && p.ends_with("music at 0.0 dB")),
         "{prints:?}"
     );
+    // The recorder, armed from the start, rolled on the same timer and
+    // stops at 6 s: its take holds the master from 2 s on, sample for
+    // sample (the master is below the safety ceiling, which passes it
+    // untouched).
+    let (l2, r2) = s.render(3.0);
+    let (l, r) = ([l, l2].concat(), [r, r2].concat());
+    let folder = s.host.patch().node("mix").unwrap().settings["folder"].clone();
+    assert_eq!(folder, "takes");
+    let OfflineSession { runtime, disk, .. } = s;
+    drop(runtime);
+    disk.finish();
+    let take = dir.join("takes/mix-001.wav");
+    let mut reader = hound::WavReader::open(&take).unwrap_or_else(|e| panic!("{}: {e}", take.display()));
+    assert_eq!(reader.spec().channels, 2);
+    let samples: Vec<f32> = reader.samples::<f32>().map(Result::unwrap).collect();
+    let (start, end) = (2 * RATE as usize, 6 * RATE as usize);
+    assert_eq!(samples.len(), 2 * (end - start), "the take is 4 s long");
+    for (k, frame) in samples.chunks(2).enumerate() {
+        assert_eq!(frame, [l[start + k], r[start + k]], "frame {k} of the take");
+    }
 }
 
 #[test]

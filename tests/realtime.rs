@@ -254,3 +254,78 @@ fn file_nodes_never_allocate_while_streaming_looping_or_retriggered() {
     assert_eq!(violation_count(), 0, "the audio thread allocated");
     assert!(peak > 0.3, "the files played: peak {peak}");
 }
+
+/// Live input: a device callback (i16 samples, mono device) feeding two
+/// input nodes and a recording through the input hub, the nodes played
+/// and the master heard by a recording's output listener, all on the
+/// "audio thread"; one input node rebuilt meanwhile (its old ring let go
+/// by the hub, the new one taken in).
+#[test]
+fn live_input_and_master_recording_never_allocate() {
+    use patchbay_io::input::{Recording, hub};
+    use patchbay_nodes::input::InputJob;
+    use patchbay_nodes::record::Encoding;
+
+    let mut patch = Patch::default();
+    patch.nodes.push(Node::new("mic", "input").with("channels", 1.0));
+    patch.nodes.push(Node::new("pair", "input").with("channels", 2.0));
+    patch.nodes.push(Node::new("out", "output"));
+    patch.connect("mic.out", "out.in");
+    patch.connect("pair.out", "out.in");
+    let (mut live, mut runtime) = LiveEngine::start(
+        patch.clone(),
+        patchbay_nodes::registry(),
+        CompileOptions::default(),
+    )
+    .unwrap();
+    let (mut control, mut hub) = hub();
+    let add_inputs = |live: &mut LiveEngine, control: &mut patchbay_io::input::HubControl| {
+        for (_, job) in live.take_disk_jobs() {
+            let job = job.downcast::<InputJob>().expect("an input job");
+            job.set_live();
+            control.add(Box::new(job)).unwrap();
+        }
+    };
+    add_inputs(&mut live, &mut control);
+    let dir = patchbay_tests::scratch("rt-input");
+    let (device_take, _device_job) = Recording::to_file(2, 48_000, dir.join("unused.wav"), Encoding::F32);
+    control.add(Box::new(device_take)).unwrap();
+    let (mut master, _master_job) =
+        Recording::to_file(2, 48_000, dir.join("unused-master.wav"), Encoding::F32);
+    runtime.set_output_listener(Box::new(move |[left, right]| {
+        use patchbay_io::input::Capture;
+        let mut frames = [0.0f32; 2 * 64];
+        for (k, frame) in frames.chunks_exact_mut(2).enumerate().take(left.len()) {
+            frame.copy_from_slice(&[left[k], right[k]]);
+        }
+        master.capture(&frames[..2 * left.len()]);
+    }));
+    let device: Vec<i16> = (0..256)
+        .map(|k| ((k as f32 * 0.05).sin() * 16_000.0) as i16)
+        .collect();
+    let mut host = vec![0.0f32; 2 * 256];
+    let mut peak = 0.0f32;
+    reset_violation_count();
+    for round in 0..200 {
+        if round == 100 {
+            let mut wider = patch.clone();
+            wider
+                .node_mut("mic")
+                .unwrap()
+                .params
+                .insert("channels".into(), 2.0);
+            live.apply(wider).unwrap();
+            add_inputs(&mut live, &mut control);
+        }
+        assert_no_alloc(|| {
+            hub.feed(&device, 1);
+            runtime.fill_interleaved(&mut host, 2);
+        });
+        peak = host.iter().fold(peak, |p, x| p.max(x.abs()));
+        control.collect_garbage();
+        live.collect_garbage();
+    }
+    assert_eq!(violation_count(), 0, "the audio thread allocated");
+    assert!(peak > 0.5, "the input was heard: peak {peak}");
+    let _ = std::fs::remove_dir_all(dir);
+}

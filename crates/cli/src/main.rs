@@ -3,6 +3,7 @@
 
 mod play;
 mod play_script;
+mod record;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,10 @@ enum Command {
         /// Switch off the safety limiter (non-finite samples are still silenced).
         #[arg(long)]
         no_limit: bool,
+        /// A recording (WAV, FLAC, MP3, Ogg Vorbis) that input nodes read, converted to --rate;
+        /// silence after its end. A mono file feeds every channel; otherwise channel counts must match.
+        #[arg(long, value_name = "FILE")]
+        input: Option<PathBuf>,
     },
     /// Play a patch or script through the sound card until Ctrl-C.
     Play {
@@ -56,9 +61,13 @@ enum Command {
         /// under JACK, the client's name (default: patchbay).
         #[arg(long)]
         device: Option<String>,
-        /// Input device (accepted; input nodes come in a later version).
+        /// Input device for the patch's input nodes, as `patchbay devices` lists it (default: the
+        /// host's default); under JACK, the client's name (`NAME_in`, default: patchbay_in).
         #[arg(long)]
         input: Option<String>,
+        /// Record the master, as the device hears it, to this WAV file (32-bit float; replaced if it exists).
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
         /// Sample rate in Hz (default: the device's).
         #[arg(long)]
         rate: Option<u32>,
@@ -71,6 +80,28 @@ enum Command {
         /// Switch off the safety limiter (non-finite samples are still silenced).
         #[arg(long)]
         no_limit: bool,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// Record an input device to a WAV file, without a patch, until Ctrl-C.
+    Record {
+        /// Audio host: alsa or jack (default: JACK if a server runs, else ALSA).
+        #[arg(long)]
+        host: Option<HostChoice>,
+        /// Input device, as `patchbay devices` lists it (default: the host's default);
+        /// under JACK, the client's name (`NAME_in`, default: patchbay_in).
+        #[arg(long)]
+        input: Option<String>,
+        /// Channels to record, from the first.
+        #[arg(long, default_value_t = 2)]
+        channels: usize,
+        /// Sample format: f32, i24 or i16.
+        #[arg(long, default_value = "f32")]
+        format: SampleFormat,
+        /// The WAV file (replaced if it exists).
+        #[arg(short, long)]
+        output: PathBuf,
         /// Stop after this many seconds.
         #[arg(long)]
         seconds: Option<f64>,
@@ -136,6 +167,7 @@ fn run(cli: Cli) -> Result<()> {
             block,
             format,
             no_limit,
+            input,
         } => {
             let options = RenderOptions {
                 seconds,
@@ -144,13 +176,14 @@ fn run(cli: Cli) -> Result<()> {
                 format,
                 ceiling_db: (!no_limit).then_some(patchbay_core::DEFAULT_CEILING_DB),
             };
-            render(&patch, &options, &output)
+            render(&patch, &options, &output, input.as_deref())
         }
         Command::Play {
             patch,
             host,
             device,
             input,
+            record,
             rate,
             buffer,
             watch,
@@ -161,10 +194,26 @@ fn run(cli: Cli) -> Result<()> {
             host,
             device,
             input,
+            record,
             rate,
             buffer,
             watch,
             no_limit,
+            seconds,
+        }),
+        Command::Record {
+            host,
+            input,
+            channels,
+            format,
+            output,
+            seconds,
+        } => record::record(record::RecordArgs {
+            host,
+            input,
+            channels,
+            format,
+            output,
             seconds,
         }),
         Command::Edit {
@@ -240,7 +289,12 @@ pub(crate) fn patch_folder(patch: &Path) -> PathBuf {
     }
 }
 
-fn render(patch: &Path, options: &RenderOptions, output: &Path) -> Result<()> {
+fn render(patch: &Path, options: &RenderOptions, output: &Path, input: Option<&Path>) -> Result<()> {
+    if input.is_some() && patchbay_script::is_script(patch) {
+        anyhow::bail!(
+            "--input works with patch files; for a script, `patchbay export` it to a patch file and render that"
+        );
+    }
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new((options.seconds * options.sample_rate as f64) as u64);
         bar.set_style(
@@ -283,6 +337,9 @@ fn render(patch: &Path, options: &RenderOptions, output: &Path) -> Result<()> {
     } else {
         // Recorders' and players' relative paths are the patch file's folder's.
         let mut disk = patchbay_io::DiskHost::inline(patch_folder(patch));
+        if let Some(input) = input {
+            disk = disk.with_input(input);
+        }
         let summary = render_with_disk(
             &load(patch)?,
             patchbay_nodes::registry(),
@@ -296,7 +353,7 @@ fn render(patch: &Path, options: &RenderOptions, output: &Path) -> Result<()> {
     };
     if disk_failed {
         anyhow::bail!(
-            "a node's disk work failed (see above): a recorder keeps what it wrote, a player or sampler without its file was silent"
+            "a node's disk work failed (see above): a recorder keeps what it wrote"
         );
     }
     if let Some(bar) = bar {

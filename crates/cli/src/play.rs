@@ -9,11 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
+use patchbay_core::DiskJob;
 use patchbay_core::{Applied, CompileOptions, LiveEngine, LiveError};
+use patchbay_io::input::{InputSpec, LiveInput};
 use patchbay_io::{
     CpalOutput, DeviceError, DiskHost, DiskReport, HostChoice, OutputSpec, PatchWatcher, Player, PlayerEvent,
     Status,
 };
+use patchbay_nodes::input::InputJob;
+use patchbay_nodes::record::{Destination, Encoding, recording};
 
 /// How often the control loop wakes: garbage, faults, reloads.
 const TICK: Duration = Duration::from_millis(5);
@@ -30,6 +34,7 @@ pub struct PlayArgs {
     pub host: Option<HostChoice>,
     pub device: Option<String>,
     pub input: Option<String>,
+    pub record: Option<PathBuf>,
     pub rate: Option<u32>,
     pub buffer: Option<u32>,
     pub watch: bool,
@@ -62,7 +67,31 @@ pub fn play(args: PlayArgs) -> Result<()> {
     }
     // Recorders and players run their disk work on threads of their own.
     let mut disk = DiskHost::threaded(crate::patch_folder(&args.patch));
-    disk.start(live.take_disk_jobs())?;
+    let mut inputs = Inputs {
+        spec: InputSpec {
+            host: args.host,
+            device: args.input.clone(),
+            channels: 0,
+        },
+        rate,
+        live: None,
+    };
+    let (jobs, error) = inputs.claim(live.take_disk_jobs());
+    if let Some(e) = error {
+        return Err(e);
+    }
+    disk.start(jobs)?;
+    if let Some(path) = &args.record {
+        // The master as the device hears it, after the safety stage: the
+        // runtime hands every block to the recording as it makes it.
+        let path = std::path::absolute(path).with_context(|| path.display().to_string())?;
+        let (mut feed, job) = recording(2, rate, Destination::File(path), 0);
+        feed.set_recording(true, 0, Encoding::F32);
+        runtime.set_output_listener(Box::new(move |[left, right]| {
+            feed.push(&[left, right], left.len())
+        }));
+        disk.start(vec![("master".into(), DiskJob::new(job))])?;
+    }
     let mut watcher = match args.watch && script.is_none() {
         true => Some(PatchWatcher::new(&args.patch)?),
         false => None,
@@ -90,8 +119,10 @@ pub fn play(args: PlayArgs) -> Result<()> {
     for text in script.as_mut().map(|s| s.take_printed()).unwrap_or_default() {
         line.message(&text);
     }
-    if args.input.is_some() {
-        line.message("note: --input is ignored: this patchbay has no input nodes yet");
+    if let Some(input) = &inputs.live {
+        line.message(&format!("input from {}", input.describe()));
+    } else if args.input.is_some() {
+        line.message("note: --input is not opened: the patch has no input node");
     }
 
     let started = Instant::now();
@@ -113,6 +144,15 @@ pub fn play(args: PlayArgs) -> Result<()> {
             Some(PlayerEvent::DeviceBack { device }) => line.message(&format!("{device} is back, playing")),
             None => {}
         }
+        if let Some(event) = inputs.live.as_mut().and_then(LiveInput::poll) {
+            line.message(&match event {
+                PlayerEvent::DeviceLost { device, message } => format!(
+                    "error: {device} failed: {}; input nodes are silent until it is back",
+                    one_line(&message)
+                ),
+                PlayerEvent::DeviceBack { device } => format!("{device} is back, recording input"),
+            });
+        }
         if let Some(w) = &mut watcher
             && let Some(loaded) = w.poll(registry)
         {
@@ -133,8 +173,15 @@ pub fn play(args: PlayArgs) -> Result<()> {
                 line.message(&text);
             }
         }
-        // Nodes built by a reload or a script bring their disk work.
-        disk.start(live.take_disk_jobs())?;
+        // Nodes built by a reload or a script bring their disk work; one
+        // that cannot start is reported, the rest play.
+        let (jobs, error) = inputs.claim(live.take_disk_jobs());
+        if let Some(e) = error {
+            line.message(&format!("error: {e:#}"));
+        }
+        if let Err(e) = disk.start(jobs) {
+            line.message(&format!("error: {e}"));
+        }
         for report in disk.reports() {
             line.message(&match report {
                 DiskReport::Failed { .. } => format!("error: {report}"),
@@ -170,6 +217,50 @@ pub fn play(args: PlayArgs) -> Result<()> {
         non_finite_note(end.totals.non_finite),
     );
     Ok(())
+}
+
+/// The device input of a patch's input nodes, opened when the first one
+/// appears (at the start, or in a reload).
+struct Inputs {
+    spec: InputSpec,
+    rate: u32,
+    live: Option<LiveInput>,
+}
+
+impl Inputs {
+    /// Feed the input nodes among `jobs` from the device; the other jobs
+    /// are returned for the disk host, with what went wrong, if anything
+    /// (an input node without a device stays silent).
+    fn claim(&mut self, jobs: Vec<(String, DiskJob)>) -> (Vec<(String, DiskJob)>, Option<anyhow::Error>) {
+        let widest = jobs
+            .iter()
+            .filter_map(|(_, job)| job.peek::<InputJob>())
+            .map(|job| job.channels)
+            .max();
+        let mut error = None;
+        if let Some(channels) = widest
+            && self.live.is_none()
+        {
+            self.spec.channels = channels;
+            match LiveInput::open(self.spec.clone(), self.rate) {
+                Ok(live) => self.live = Some(live),
+                Err(e) => {
+                    error = Some(anyhow!(
+                        "{}; try `patchbay render --input FILE`",
+                        one_line(&e.to_string())
+                    ))
+                }
+            }
+        }
+        let Some(live) = &mut self.live else {
+            let rest = jobs
+                .into_iter()
+                .filter(|(_, job)| job.peek::<InputJob>().is_none());
+            return (rest.collect(), error);
+        };
+        let (rest, errors) = live.claim(jobs);
+        (rest, (!errors.is_empty()).then(|| anyhow!(errors.join("; "))))
+    }
 }
 
 fn no_device(err: DeviceError) -> anyhow::Error {

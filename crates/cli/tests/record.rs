@@ -1,9 +1,9 @@
-//! Recording through the binary: a take written by `patchbay render`, and a
-//! take that survives the process being killed mid-recording.
+//! Recording through the binary: takes written by `patchbay render` (the
+//! take that survives a killed process is in `jack.rs`: it records at
+//! real-time pace).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use patchbay_nodes::analysis::{peak_frequency, rms};
 
@@ -79,31 +79,5 @@ fn render_writes_a_numbered_take_beside_the_patch() {
     }
     assert_eq!(check_take(&dir.join("takes/vocal-001.wav")), 1.5);
     assert_eq!(check_take(&dir.join("takes/vocal-002.wav")), 1.5);
-}
-
-#[test]
-fn a_take_survives_the_process_being_killed() {
-    let dir = temp_dir("crash");
-    let patch = write_patch(&dir);
-    // A day-long render: it is still recording when it is killed.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
-        .args([
-            "render",
-            patch.to_str().unwrap(),
-            "--seconds",
-            "86400",
-            "-o",
-            "/dev/null",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
-    // SAFETY: kill(2) on our own child's pid, which has not been reaped.
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) }, 0);
-    let status = child.wait().unwrap();
-    assert!(!status.success());
-    let seconds = check_take(&dir.join("takes/vocal-001.wav"));
-    assert!(seconds >= 2.0, "only {seconds} s survived");
+    std::fs::remove_dir_all(dir).unwrap();
 }

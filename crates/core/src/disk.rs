@@ -28,6 +28,11 @@ impl DiskJob {
         DiskJob(Box::new(work))
     }
 
+    /// The job, if it is a `T`, left in place.
+    pub fn peek<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+
     /// The job as a `T`, or itself back if it is another type.
     pub fn downcast<T: Any>(self) -> Result<T, DiskJob> {
         if self.0.is::<T>() {

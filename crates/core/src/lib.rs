@@ -29,6 +29,6 @@ pub use registry::{
     Channels, Curve, NodeDescriptor, ParamSpec, PortKind, PortSpec, Registry, SettingKind, SettingSpec, Unit,
     no_latency,
 };
-pub use runtime::{Adoption, Command, Engine, Runtime, Schedule, engine};
+pub use runtime::{Adoption, Command, Engine, OutputListener, Runtime, Schedule, engine};
 pub use safety::{DEFAULT_CEILING_DB, Safety};
 pub use telemetry::Tap;

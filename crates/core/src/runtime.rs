@@ -719,7 +719,13 @@ pub struct Runtime {
     /// in the order sent). Never grows past `PENDING_CAPACITY`.
     pending: Vec<Timed>,
     clock: Arc<Clock>,
+    /// Hears every block of `output` as it is made (a master recorder).
+    listener: Option<OutputListener>,
 }
+
+/// Called on the audio thread with every block hosts hear (left, right):
+/// must not allocate, lock, block or log.
+pub type OutputListener = Box<dyn FnMut([&[f32]; 2]) + Send>;
 
 /// The control-thread half: sends commands, receives garbage.
 pub struct Engine {
@@ -791,6 +797,7 @@ pub fn engine(schedule: Schedule) -> (Engine, Runtime) {
             frame: 0,
             pending: Vec::with_capacity(PENDING_CAPACITY),
             clock,
+            listener: None,
         },
     )
 }
@@ -810,6 +817,12 @@ impl Runtime {
     /// with `None` (control side, before the runtime starts).
     pub fn set_ceiling_db(&mut self, ceiling_db: Option<f32>) {
         self.safety.set_ceiling_db(ceiling_db);
+    }
+
+    /// Have `listener` hear every block from now on, exactly as hosts do
+    /// (control side, before the runtime starts; `patchbay play --record`).
+    pub fn set_output_listener(&mut self, listener: OutputListener) {
+        self.listener = Some(listener);
     }
 
     /// Left and right of the last block as hosts hear it: the master after
@@ -849,6 +862,9 @@ impl Runtime {
         self.clock.now.store(end, Ordering::Release);
         let [left, right] = &mut self.output;
         self.safety.process(self.schedule.master(), [left, right]);
+        if let Some(listener) = &mut self.listener {
+            listener([left, right]);
+        }
     }
 
     /// Sample time of the next block's first frame.

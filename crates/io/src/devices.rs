@@ -137,7 +137,7 @@ pub fn list_hosts() -> Vec<HostInfo> {
             },
             Ok(host) => {
                 let default = host.default_output_device();
-                let devices = host
+                let devices: Vec<DeviceInfo> = host
                     .devices()
                     .map(|devices| {
                         devices
@@ -167,6 +167,10 @@ pub fn list_hosts() -> Vec<HostInfo> {
                             .collect()
                     })
                     .unwrap_or_default();
+                let devices = match choice {
+                    HostChoice::Jack => devices.into_iter().map(jack_client).collect(),
+                    HostChoice::Alsa => devices,
+                };
                 HostInfo {
                     host: choice,
                     devices,
@@ -175,6 +179,26 @@ pub fn list_hosts() -> Vec<HostInfo> {
             }
         })
         .collect()
+}
+
+/// JACK's "devices" are the clients patchbay opens: listed under the
+/// names other JACK clients see.
+fn jack_client(device: DeviceInfo) -> DeviceInfo {
+    let (id, name) = match device.input.is_some() {
+        true => (
+            format!("{JACK_CLIENT}_in"),
+            "JACK client for input nodes, ports in_0, in_1, ... (`--input NAME`: client NAME_in)",
+        ),
+        false => (
+            format!("{JACK_CLIENT}_out"),
+            "JACK client for the output, ports out_0, out_1, ... (`--device NAME`: client NAME_out)",
+        ),
+    };
+    DeviceInfo {
+        id,
+        name: name.into(),
+        ..device
+    }
 }
 
 fn capabilities(
@@ -287,6 +311,52 @@ pub(crate) fn find_output(host: Option<HostChoice>, name: Option<&str>) -> Resul
         }
     }
     Err(tried)
+}
+
+/// Find the input device `name` (or the default) on `host` (or the first
+/// host that has one), as [`find_output`] does for outputs.
+pub(crate) fn find_input(host: Option<HostChoice>, name: Option<&str>) -> Result<Found, Vec<String>> {
+    let hosts = match host {
+        Some(h) => vec![h],
+        None => HostChoice::ALL.to_vec(),
+    };
+    let mut tried = Vec::new();
+    for choice in hosts {
+        match find_input_on(choice, name) {
+            Ok(found) => return Ok(found),
+            Err(why) => tried.push(format!("{choice}: {why}")),
+        }
+    }
+    Err(tried)
+}
+
+fn find_input_on(choice: HostChoice, name: Option<&str>) -> Result<Found, String> {
+    let host = choice.host()?;
+    if choice == HostChoice::Jack {
+        // As for outputs: a client of our own, `NAME_in`, its ports
+        // `in_0`, `in_1`, ... connected to the system's capture ports.
+        type JackDevice = <cpal::platform::JackHost as HostTrait>::Device;
+        let (connect_to_system, start_server) = (true, false);
+        let device: cpal::Device =
+            JackDevice::default_input_device(name.unwrap_or(JACK_CLIENT), connect_to_system, start_server)
+                .map_err(|e| e.to_string())?
+                .into();
+        let label = format!("JACK client `{}_in`", name.unwrap_or(JACK_CLIENT));
+        return Ok(Found { device, label });
+    }
+    let device = match name {
+        None => host
+            .default_input_device()
+            .ok_or_else(|| "no default input device".to_string())?,
+        Some(name) => host
+            .input_devices()
+            .map_err(|e| e.to_string())?
+            .find(|d| device_id(d) == name || device_name(d) == name)
+            .or_else(|| host.device_by_id(&cpal::DeviceId::new(cpal::HostId::Alsa, name)))
+            .ok_or_else(|| format!("no input device `{name}` (see `patchbay devices`)"))?,
+    };
+    let label = format!("ALSA input `{}`", device_id(&device));
+    Ok(Found { device, label })
 }
 
 /// The name patchbay's JACK client takes unless `--device` names it: other

@@ -91,6 +91,11 @@ pub enum DiskError {
     /// A processor handed over a job no runner here knows.
     #[error("node `{0}` needs disk work this host cannot run")]
     UnknownJob(String),
+    /// Jobs that could not start (a player's file missing or damaged, an
+    /// input node with nothing to read), each as `node \`id\`: why`. The
+    /// other jobs of the same call were started.
+    #[error("{}", .0.join("; "))]
+    NotStarted(Vec<String>),
 }
 
 /// A file being written: what recorders write WAV through.
@@ -132,6 +137,8 @@ pub struct Context {
     pub base_dir: PathBuf,
     /// Where files are opened.
     pub files: Arc<dyn Files>,
+    /// The recording offline input nodes read (`render --input`), if any.
+    pub input: Option<PathBuf>,
     reports: mpsc::Sender<DiskReport>,
 }
 
@@ -156,12 +163,25 @@ impl Context {
     }
 }
 
-/// Turns a job into its runner, or hands it back if it is not its kind.
-type Runner = fn(DiskJob, &Context) -> Result<Box<dyn Work>, DiskJob>;
+/// What a runner made of a job.
+pub enum Claim {
+    /// Its kind, started.
+    Started(Box<dyn Work>),
+    /// Its kind, but it cannot run: why, naming the file.
+    Failed(String),
+    /// Not its kind: the job back, for the next runner.
+    NotMine(DiskJob),
+}
 
-/// Every kind of disk work this crate runs. A new kind (a file player's
-/// reader) adds its runner here.
-const RUNNERS: &[Runner] = &[crate::recorder::runner, crate::playback::runner];
+/// Turns a job into its work, if it is the runner's kind.
+type Runner = fn(DiskJob, &Context) -> Claim;
+
+/// Every kind of disk work this crate runs. A new kind adds its runner here.
+const RUNNERS: &[Runner] = &[
+    crate::recorder::runner,
+    crate::playback::runner,
+    crate::input::file_runner,
+];
 
 enum Running {
     Thread {
@@ -179,6 +199,7 @@ enum Running {
 pub struct DiskHost {
     base_dir: PathBuf,
     files: Arc<dyn Files>,
+    input: Option<PathBuf>,
     threaded: bool,
     running: Vec<Running>,
     reports: mpsc::Receiver<DiskReport>,
@@ -201,6 +222,7 @@ impl DiskHost {
         DiskHost {
             base_dir,
             files: Arc::new(LocalFiles),
+            input: None,
             threaded,
             running: Vec::new(),
             reports,
@@ -214,28 +236,41 @@ impl DiskHost {
         self
     }
 
+    /// Feed input nodes from the recording at `path` (offline hosts:
+    /// `patchbay render --input`). Relative to the current folder, as a
+    /// command-line argument is.
+    pub fn with_input(mut self, path: impl Into<PathBuf>) -> DiskHost {
+        self.input = Some(path.into());
+        self
+    }
+
     /// Start the jobs of newly built processors (from
-    /// `LiveEngine::take_disk_jobs` or `Schedule::take_disk_jobs`).
+    /// `LiveEngine::take_disk_jobs` or `Schedule::take_disk_jobs`). A job
+    /// that cannot start (its file missing) is named in the error, its node
+    /// stays silent, and the others start all the same.
     pub fn start(&mut self, jobs: Vec<(String, DiskJob)>) -> Result<(), DiskError> {
+        let mut failed = Vec::new();
         for (node, job) in jobs {
             let ctx = Context {
                 node: node.clone(),
                 base_dir: self.base_dir.clone(),
                 files: self.files.clone(),
+                input: self.input.clone(),
                 reports: self.sender.clone(),
             };
-            let mut job = Some(job);
-            let mut work = None;
+            let mut outcome = Claim::NotMine(job);
             for runner in RUNNERS {
-                match runner(job.take().expect("put back below"), &ctx) {
-                    Ok(w) => {
-                        work = Some(w);
-                        break;
-                    }
-                    Err(back) => job = Some(back),
-                }
+                let Claim::NotMine(job) = outcome else { break };
+                outcome = runner(job, &ctx);
             }
-            let work = work.ok_or_else(|| DiskError::UnknownJob(node.clone()))?;
+            let work = match outcome {
+                Claim::Started(work) => work,
+                Claim::Failed(why) => {
+                    failed.push(format!("node `{node}`: {why}"));
+                    continue;
+                }
+                Claim::NotMine(_) => return Err(DiskError::UnknownJob(node)),
+            };
             self.running.push(if self.threaded {
                 spawn(node, work)
             } else {
@@ -245,7 +280,10 @@ impl DiskHost {
                 }
             });
         }
-        Ok(())
+        match failed.is_empty() {
+            true => Ok(()),
+            false => Err(DiskError::NotStarted(failed)),
+        }
     }
 
     /// Offline: run every job until it has nothing more to do (call before

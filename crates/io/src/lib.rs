@@ -10,6 +10,7 @@ pub mod callback;
 pub mod decode;
 pub mod devices;
 pub mod disk;
+pub mod input;
 pub mod meters;
 pub mod null;
 pub mod playback;

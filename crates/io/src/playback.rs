@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use patchbay_core::DiskJob;
 use patchbay_nodes::playback::{Clip, FileJob, StreamFrame};
 
-use crate::disk::{Context, DiskReport, Progress, Work};
+use crate::disk::{Claim, Context, DiskReport, Progress, Work};
 
 use crate::decode::{AudioReader, DecodeError, decode};
 use crate::resample::{StreamResampler, resample};
@@ -227,33 +227,20 @@ struct FileWork {
 }
 
 /// A file node's job turned into disk work: its file opened (and, when
-/// short, decoded and delivered) now. A file that cannot be read is
-/// reported, and its node stays silent.
-pub fn runner(job: DiskJob, ctx: &Context) -> Result<Box<dyn Work>, DiskJob> {
-    let job = job.downcast::<FileJob>()?;
+/// short, decoded and delivered) now. A file that cannot be read fails the
+/// start, naming it; its node stays silent.
+pub fn runner(job: DiskJob, ctx: &Context) -> Claim {
+    let job = match job.downcast::<FileJob>() {
+        Ok(job) => job,
+        Err(job) => return Claim::NotMine(job),
+    };
     match FileReader::open(job, &ctx.base_dir) {
-        Ok(reader) => Ok(Box::new(FileWork {
+        Ok(reader) => Claim::Started(Box::new(FileWork {
             reader,
             ctx: ctx.clone(),
         })),
-        Err(e) => {
-            ctx.report(DiskReport::Failed {
-                node: ctx.node.clone(),
-                message: e.source.to_string(),
-            });
-            Ok(Box::new(Done))
-        }
+        Err(e) => Claim::Failed(e.source.to_string()),
     }
-}
-
-/// Work with nothing left to do.
-struct Done;
-
-impl Work for Done {
-    fn step(&mut self) -> Progress {
-        Progress::Finished
-    }
-    fn finish(&mut self) {}
 }
 
 impl Work for FileWork {

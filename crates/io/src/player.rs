@@ -23,6 +23,9 @@ pub enum DeviceError {
     /// What was tried, and why each failed.
     #[error("no audio output device could be opened ({0})")]
     NotOpened(String),
+    /// What was tried for the input, and why each failed.
+    #[error("no audio input device could be opened ({0})")]
+    InputNotOpened(String),
 }
 
 /// A device patchbay can play through; [`crate::CpalOutput`] is the real

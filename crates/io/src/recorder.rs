@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use patchbay_core::DiskJob;
 use patchbay_nodes::record::{Destination, Encoding, RecordJob, TakeEvent};
 
-use crate::disk::{Context, DiskReport, Progress, Work, WriteFile};
+use crate::disk::{Claim, Context, DiskReport, Progress, Work, WriteFile};
 
 /// Seconds of audio between header updates.
 pub const HEADER_EVERY_SECONDS: f64 = 0.25;
@@ -23,9 +23,11 @@ pub const HEADER_EVERY_SECONDS: f64 = 0.25;
 const STEP_FRAMES: usize = 8192;
 
 /// The runner `disk::DiskHost` tries for every job.
-pub(crate) fn runner(job: DiskJob, ctx: &Context) -> Result<Box<dyn Work>, DiskJob> {
-    let job = job.downcast::<RecordJob>()?;
-    Ok(Box::new(Recorder::new(job, ctx.clone())))
+pub(crate) fn runner(job: DiskJob, ctx: &Context) -> Claim {
+    match job.downcast::<RecordJob>() {
+        Ok(job) => Claim::Started(Box::new(Recorder::new(job, ctx.clone()))),
+        Err(job) => Claim::NotMine(job),
+    }
 }
 
 /// A take's file that refuses every operation after one failed: hound
@@ -235,6 +237,11 @@ impl Recorder {
                 self.failed = false;
             }
             TakeEvent::Pause { .. } => self.preroll.clear(),
+            TakeEvent::Gap { frames, .. } => {
+                // Lost frames become silence, so what follows stays in time.
+                let silence = vec![0.0; frames as usize * self.job.channels];
+                self.write(&silence);
+            }
             TakeEvent::Preroll { frames, .. } => {
                 self.preroll_frames = frames;
                 let extra = self

@@ -1,5 +1,7 @@
 //! Hand the one [`Runtime`] between whoever drives it: the device's audio
-//! callback, or the null output while the device is gone.
+//! callback, or the null output while the device is gone. ([`Shared`] does
+//! the same for any audio-side state that outlives a stream: a live
+//! input's list of the rings it feeds.)
 //!
 //! The runtime sits behind an atomic pointer. A driver takes it (swaps in
 //! null), runs it, and puts it back: no lock, no allocation, never waits.
@@ -13,28 +15,31 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use patchbay_core::Runtime;
 
 /// The runtime, shared by the drivers that take turns running it.
-pub struct SharedRuntime {
-    slot: AtomicPtr<Runtime>,
+pub type SharedRuntime = Shared<Runtime>;
+
+/// A value that one thread at a time may use, wait-free.
+pub struct Shared<T> {
+    slot: AtomicPtr<T>,
 }
 
-impl SharedRuntime {
-    /// Share `runtime` (control thread).
-    pub fn new(runtime: Runtime) -> SharedRuntime {
-        SharedRuntime {
-            slot: AtomicPtr::new(Box::into_raw(Box::new(runtime))),
+impl<T: Send> Shared<T> {
+    /// Share `value` (control thread).
+    pub fn new(value: T) -> Shared<T> {
+        Shared {
+            slot: AtomicPtr::new(Box::into_raw(Box::new(value))),
         }
     }
 
-    /// Run `f` on the runtime, unless another driver holds it right now
+    /// Run `f` on the value, unless another thread holds it right now
     /// (then `None`). Wait-free; allocates nothing.
-    pub fn with<R>(&self, f: impl FnOnce(&mut Runtime) -> R) -> Option<R> {
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let taken = self.slot.swap(ptr::null_mut(), Ordering::Acquire);
         if taken.is_null() {
             return None;
         }
-        /// Puts the runtime back even if `f` unwinds.
-        struct PutBack<'a>(&'a AtomicPtr<Runtime>, *mut Runtime);
-        impl Drop for PutBack<'_> {
+        /// Puts the value back even if `f` unwinds.
+        struct PutBack<'a, T>(&'a AtomicPtr<T>, *mut T);
+        impl<T> Drop for PutBack<'_, T> {
             fn drop(&mut self) {
                 self.0.store(self.1, Ordering::Release);
             }
@@ -47,21 +52,21 @@ impl SharedRuntime {
     }
 }
 
-impl Drop for SharedRuntime {
+impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
-        let runtime = self.slot.swap(ptr::null_mut(), Ordering::Acquire);
-        if !runtime.is_null() {
-            // SAFETY: from `Box::into_raw`; no driver holds it (we have
+        let value = self.slot.swap(ptr::null_mut(), Ordering::Acquire);
+        if !value.is_null() {
+            // SAFETY: from `Box::into_raw`; no one holds it (we have
             // `&mut self`, so no `with` call is running).
-            drop(unsafe { Box::from_raw(runtime) });
+            drop(unsafe { Box::from_raw(value) });
         }
     }
 }
 
-// SAFETY: the runtime is `Send`; the slot gives it to one thread at a time.
-unsafe impl Send for SharedRuntime {}
-// SAFETY: as above: `with` hands out the runtime exclusively.
-unsafe impl Sync for SharedRuntime {}
+// SAFETY: `T` is `Send`; the slot gives it to one thread at a time.
+unsafe impl<T: Send> Send for Shared<T> {}
+// SAFETY: as above: `with` hands out the value exclusively.
+unsafe impl<T: Send> Sync for Shared<T> {}
 
 #[cfg(test)]
 mod tests {

@@ -448,3 +448,59 @@ fn a_stalling_disk_loses_nothing_and_the_take_is_bit_exact() {
     let (_, recorded) = read_wav(&take);
     assert!(recorded == heard, "the take differs from what was played");
 }
+
+/// The disk side away for longer than the ring holds: the frames that did
+/// not fit are lost (counted), and written as silence, so everything after
+/// them is still at its own time in the take.
+#[test]
+fn frames_lost_to_a_full_ring_become_silence_and_the_take_keeps_its_timeline() {
+    let dir = temp_dir("gap");
+    let rendered = dir.join("render.wav");
+    let mut disk = DiskHost::inline(&dir);
+    render_with_disk(
+        &source(),
+        patchbay_nodes::registry(),
+        &options(SampleFormat::F32, 3.0),
+        &rendered,
+        &mut disk,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let (_, reference) = read_wav(&rendered);
+
+    let (mut live, mut runtime) = LiveEngine::start(
+        recorded("record", 0.0),
+        patchbay_nodes::registry(),
+        CompileOptions::default(),
+    )
+    .unwrap();
+    let mut disk = DiskHost::inline(&dir);
+    disk.start(live.take_disk_jobs()).unwrap();
+    let ring_blocks = (patchbay_nodes::record::RING_SECONDS * 48_000.0 / 64.0) as usize;
+    let (stalled, total) = (ring_blocks + 100, 3 * 48_000 / 64);
+    for block in 0..total {
+        // The disk side stalls from the start for 100 blocks more than the ring holds.
+        if block >= stalled {
+            disk.pump();
+        }
+        runtime.process_block();
+    }
+    let lost = live.tap("rec").unwrap().snapshot()[readings::LOST_FRAMES];
+    assert_eq!(lost, 100.0 * 64.0);
+    drop(runtime);
+    disk.pump();
+    disk.finish();
+    let (_, take) = read_wav(&dir.join("take-001.wav"));
+    assert_eq!(take.len(), reference.len(), "the take is as long as the render");
+    let gap = 2 * ring_blocks * 64..2 * stalled * 64;
+    assert!(
+        take[gap.clone()].iter().all(|&x| x == 0.0),
+        "lost frames are silence"
+    );
+    assert!(take[..gap.start] == reference[..gap.start]);
+    assert!(
+        take[gap.end..] == reference[gap.end..],
+        "after the gap, every frame at its time"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -18,6 +18,7 @@ pub mod dynamics;
 pub mod envelope;
 pub mod filters;
 pub(crate) mod fx;
+pub mod input;
 pub mod lfo;
 pub mod math;
 pub mod mixing;
@@ -64,6 +65,7 @@ pub static ALL: &[&NodeDescriptor] = &[
     &space::REVERB,
     &clock::CLOCK,
     &envelope::ADSR,
+    &input::INPUT,
     &record::RECORD_NODE,
     &mixing::GAIN,
     &mixing::MIX,

@@ -78,6 +78,14 @@ pub enum TakeEvent {
         /// Frames to keep.
         frames: u64,
     },
+    /// Before frame `at`, `frames` were lost (the ring was full): the disk
+    /// side writes as much silence there, so the take keeps its timeline.
+    Gap {
+        /// Where the lost frames belong.
+        at: u64,
+        /// How many.
+        frames: u64,
+    },
 }
 
 impl TakeEvent {
@@ -87,7 +95,8 @@ impl TakeEvent {
             TakeEvent::Start { at, .. }
             | TakeEvent::Stop { at }
             | TakeEvent::Pause { at }
-            | TakeEvent::Preroll { at, .. } => at,
+            | TakeEvent::Preroll { at, .. }
+            | TakeEvent::Gap { at, .. } => at,
         }
     }
 }
@@ -133,6 +142,11 @@ pub struct RecordFeed {
     streamed: u64,
     /// Frames that did not fit in the ring.
     lost: u64,
+    /// Lost frames not yet announced to the disk side, and where.
+    gap: u64,
+    gap_at: u64,
+    /// Frames of the current take that were lost (and become silence).
+    take_lost: u64,
     /// Where the current (or last) take began and ended.
     take_start: u64,
     take_end: u64,
@@ -159,6 +173,9 @@ pub fn recording(
         events,
         streamed: 0,
         lost: 0,
+        gap: 0,
+        gap_at: 0,
+        take_lost: 0,
         take_start: 0,
         take_end: 0,
         takes: 0,
@@ -177,19 +194,24 @@ pub fn recording(
 }
 
 impl RecordFeed {
+    /// Channels per frame.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
     /// Frames lost because the ring was full (expected: zero).
     pub fn lost(&self) -> u64 {
         self.lost
     }
 
-    /// Frames in the current (or last) take.
+    /// Frames in the current (or last) take, lost ones (silence) included.
     pub fn take_frames(&self) -> u64 {
         let end = if self.recording {
             self.streamed
         } else {
             self.take_end
         };
-        end.saturating_sub(self.take_start)
+        end.saturating_sub(self.take_start) + self.take_lost
     }
 
     /// Takes started.
@@ -219,17 +241,48 @@ impl RecordFeed {
     /// does not fit (audio thread). Push a block's take events first: the
     /// disk side must know where a take starts before it sees the frames.
     pub fn push(&mut self, channels: &[&[f32]], frames: usize) {
+        let last = channels.len().saturating_sub(1);
+        self.push_frames(frames, |k, c| {
+            channels
+                .get(c.min(last))
+                .and_then(|ch| ch.get(k))
+                .copied()
+                .unwrap_or(0.0)
+        });
+    }
+
+    /// Push interleaved frames of this feed's width (a device's input, as
+    /// captured), or count them lost (audio thread).
+    pub fn push_interleaved(&mut self, samples: &[f32]) {
+        let width = self.channels;
+        self.push_frames(samples.len() / width, |k, c| samples[k * width + c]);
+    }
+
+    fn push_frames(&mut self, frames: usize, sample: impl Fn(usize, usize) -> f32) {
         self.streaming = true;
-        let Ok(mut chunk) = self.samples.write_chunk_uninit(frames * self.channels) else {
+        // A gap is announced when the frames after it fit, so a stalled
+        // disk costs one event however long it stalls; frames after a gap
+        // wait until it is announced, so the silence lands before them.
+        let fits = self.fits(frames) && self.announce_gap();
+        let chunk = match fits {
+            true => self.samples.write_chunk_uninit(frames * self.channels).ok(),
+            false => None,
+        };
+        let Some(mut chunk) = chunk else {
+            if self.gap == 0 {
+                self.gap_at = self.streamed;
+            }
+            self.gap += frames as u64;
             self.lost += frames as u64;
+            if self.recording {
+                self.take_lost += frames as u64;
+            }
             return;
         };
         let (first, second) = chunk.as_mut_slices();
-        let last = channels.len().saturating_sub(1);
         let (mut k, mut c) = (0, 0);
         for slot in first.iter_mut().chain(second.iter_mut()) {
-            let x = channels.get(c.min(last)).and_then(|ch| ch.get(k)).copied();
-            slot.write(x.unwrap_or(0.0));
+            slot.write(sample(k, c));
             c += 1;
             if c == self.channels {
                 c = 0;
@@ -239,6 +292,23 @@ impl RecordFeed {
         // SAFETY: the loop above wrote every slot of both slices.
         unsafe { chunk.commit_all() };
         self.streamed += frames as u64;
+    }
+
+    /// Tell the disk side about frames lost so far; false if the event ring
+    /// is full (try again with the next push or event).
+    fn announce_gap(&mut self) -> bool {
+        if self.gap == 0 {
+            return true;
+        }
+        let event = TakeEvent::Gap {
+            at: self.gap_at,
+            frames: self.gap,
+        };
+        if self.events.push(event).is_err() {
+            return false;
+        }
+        self.gap = 0;
+        true
     }
 
     /// Start or stop a take at stream frame `at` (audio thread). Returns
@@ -252,13 +322,15 @@ impl RecordFeed {
         } else {
             TakeEvent::Stop { at }
         };
-        if self.events.push(event).is_err() {
+        // Lost frames before this event are announced first, in order.
+        if !self.announce_gap() || self.events.push(event).is_err() {
             return false;
         }
         self.recording = on;
         if on {
             self.takes += 1;
             self.take_start = at;
+            self.take_lost = 0;
         } else {
             self.take_end = at;
         }
@@ -271,19 +343,24 @@ impl RecordFeed {
             return;
         }
         let at = self.streamed;
-        if self.set_recording(false, at, Encoding::F32) && self.events.push(TakeEvent::Pause { at }).is_ok() {
+        if self.set_recording(false, at, Encoding::F32)
+            && self.announce_gap()
+            && self.events.push(TakeEvent::Pause { at }).is_ok()
+        {
             self.streaming = false;
         }
     }
 
     /// Keep `frames` of pre-roll from now on.
     pub fn set_preroll(&mut self, frames: u64) -> bool {
-        self.events
-            .push(TakeEvent::Preroll {
-                at: self.streamed,
-                frames,
-            })
-            .is_ok()
+        self.announce_gap()
+            && self
+                .events
+                .push(TakeEvent::Preroll {
+                    at: self.streamed,
+                    frames,
+                })
+                .is_ok()
     }
 }
 
@@ -574,6 +651,24 @@ mod tests {
             samples.len(),
             capacity_blocks * 64,
             "what fitted is whole and in order"
+        );
+        // Once there is room again the gap is announced, before the frames
+        // after it, so the disk side can keep the take's timeline.
+        runtime.process_block();
+        let (samples, events) = drain(&mut job);
+        assert_eq!(samples.len(), 64);
+        assert_eq!(
+            events,
+            [TakeEvent::Gap {
+                at: capacity_blocks as u64 * 64,
+                frames: 640
+            }]
+        );
+        let seconds = live.tap("rec").unwrap().snapshot()[readings::TAKE_SECONDS];
+        assert_eq!(
+            seconds,
+            (capacity_blocks + 11) as f32 * 64.0 / 48_000.0,
+            "lost frames count in the take"
         );
     }
 }

@@ -1,0 +1,131 @@
+//! Input nodes through the binary, offline: `render --input FILE` feeds a
+//! recording to a patch's input nodes, deterministically.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{TempDir, read_channels};
+use patchbay_nodes::analysis::{peak_frequency, rms, to_db};
+
+fn repo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+}
+
+fn patchbay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .expect("patchbay runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A 16-bit WAV of `channels` identical half-scale sines at `freq`.
+fn sine_file(path: &Path, rate: u32, channels: u16, freq: f64, seconds: f64) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..(seconds * rate as f64).round() as usize {
+        let x = 0.5 * (std::f64::consts::TAU * freq * i as f64 / rate as f64).sin();
+        for _ in 0..channels {
+            w.write_sample((x * 32767.0).round() as i16).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn a_recording_rendered_through_a_gain_comes_out_6_db_down_at_its_pitch() {
+    let dir = TempDir::new("input-gain");
+    // 44.1 kHz mono into a 2-channel input at 48 kHz: converted and spread.
+    let recording = dir.join("sine.wav");
+    sine_file(&recording, 44_100, 1, 441.0, 1.0);
+    let out = dir.join("out.wav");
+    let render = |out: &Path| {
+        patchbay(&[
+            "render",
+            "patches/input-gain.json",
+            "--input",
+            recording.to_str().unwrap(),
+            "--seconds",
+            "1.5",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
+    let result = render(&out);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let (channels, _) = read_channels(&out);
+    let [left, right] = [&channels[0], &channels[1]];
+    assert_eq!(left.len(), 72_000);
+    let body = &left[4_800..43_200];
+    let expected = to_db(0.5 / 2f32.sqrt()) - 6.0;
+    let level = to_db(rms(body));
+    assert!(
+        (level - expected).abs() < 0.05,
+        "level {level} dB, expected {expected}"
+    );
+    let pitch = peak_frequency(body, 48_000.0);
+    assert!((pitch - 441.0).abs() < 0.5, "pitch {pitch} Hz");
+    assert_eq!(left, right, "a mono recording spreads to both channels");
+    // After the recording's end: silence.
+    assert!(left[49_000..].iter().all(|&x| x == 0.0));
+    // The same every time.
+    let again = dir.join("again.wav");
+    assert!(render(&again).status.success());
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
+}
+
+#[test]
+fn an_input_node_without_a_recording_or_with_a_bad_one_is_refused_by_name() {
+    let dir = TempDir::new("input-errors");
+    let out = dir.join("out.wav");
+    let out = out.to_str().unwrap();
+
+    let missing = patchbay(&["render", "patches/input-gain.json", "-o", out]);
+    assert!(!missing.status.success());
+    let err = text(&missing.stderr);
+    assert!(err.contains("node `in`") && err.contains("--input FILE"), "{err}");
+    assert!(!Path::new(out).exists(), "nothing rendered");
+
+    let unreadable = patchbay(&[
+        "render",
+        "patches/input-gain.json",
+        "--input",
+        "no-such-take.wav",
+        "-o",
+        out,
+    ]);
+    assert!(!unreadable.status.success());
+    let err = text(&unreadable.stderr);
+    assert!(
+        err.contains("node `in`") && err.contains("no-such-take.wav"),
+        "{err}"
+    );
+
+    let three = dir.join("three.wav");
+    sine_file(&three, 48_000, 3, 441.0, 0.1);
+    let wide = patchbay(&[
+        "render",
+        "patches/input-gain.json",
+        "--input",
+        three.to_str().unwrap(),
+        "-o",
+        out,
+    ]);
+    assert!(!wide.status.success());
+    let err = text(&wide.stderr);
+    assert!(
+        err.contains("three.wav has 3 channels and the input node has 2"),
+        "{err}"
+    );
+}

@@ -352,9 +352,7 @@ fn render(patch: &Path, options: &RenderOptions, output: &Path, input: Option<&P
         summary
     };
     if disk_failed {
-        anyhow::bail!(
-            "a node's disk work failed (see above): a recorder keeps what it wrote"
-        );
+        anyhow::bail!("a node's disk work failed (see above): a recorder keeps what it wrote");
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();

@@ -68,7 +68,7 @@ pub fn record(args: RecordArgs) -> Result<()> {
     while !stop.load(Ordering::Relaxed) && args.seconds.is_none_or(|s| started.elapsed().as_secs_f64() < s) {
         match input.poll() {
             Some(PlayerEvent::DeviceLost { device, message }) => eprintln!(
-                "error: {device} failed: {}; recording silence until it is back",
+                "error: {device} failed: {}; the recording pauses until it is back",
                 message.split_whitespace().collect::<Vec<_>>().join(" ")
             ),
             Some(PlayerEvent::DeviceBack { device }) => eprintln!("{device} is back, recording"),

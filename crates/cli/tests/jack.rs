@@ -2,6 +2,7 @@
 //! the dummy backend (real-time pace, no sound card). One patchbay plays a
 //! sine, another records it through its input (`patchbay record`, or
 //! `play` with an input node and `--record`), wired with `jack_connect`;
+//! the input's server going away is reported and what was recorded kept;
 //! and a recording made at real-time pace survives SIGKILL.
 
 mod common;
@@ -144,6 +145,42 @@ fn play_feeds_its_input_node_from_jack_and_records_the_master() {
         let level = to_db(rms(heard));
         assert!((level - (SINE_DB - 6.0)).abs() < 0.2, "level {level} dB");
     }
+}
+
+#[test]
+fn record_reports_its_input_failing_and_keeps_what_it_had() {
+    let mut server = JackServer::start();
+    let dir = TempDir::new("jack-input-fault");
+    let take = dir.join("take.wav");
+    let recorder = server
+        .patchbay(&[
+            "record",
+            "--host",
+            "jack",
+            "--input",
+            "gone",
+            "--seconds",
+            "4",
+            "-o",
+        ])
+        .arg(&take)
+        .spawn()
+        .unwrap();
+    server.wait_for_ports(&["gone_in:in_0", "gone_in:in_1"]);
+    std::thread::sleep(Duration::from_secs(1));
+    server.stop();
+    let stderr = finish(recorder);
+    assert!(
+        stderr.contains("error: JACK client `gone_in` failed") && stderr.contains("JACK server shut down"),
+        "{stderr}"
+    );
+    let (channels, _) = read_channels(&take);
+    assert_eq!(channels.len(), 2);
+    let seconds = channels[0].len() as f64 / 48_000.0;
+    assert!(
+        (0.8..2.5).contains(&seconds),
+        "{seconds} s recorded before the server went"
+    );
 }
 
 /// A 441 Hz sine recorded as 16-bit takes named `vocal` in `takes/`.

@@ -15,11 +15,27 @@ use patchbay_io::disk::{Files, WriteFile};
 use patchbay_io::{DiskHost, DiskReport, RenderOptions, SampleFormat, render_with_disk};
 use patchbay_nodes::record::readings;
 
-fn temp_dir(name: &str) -> PathBuf {
+/// A scratch folder, removed when the test ends however it ends.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("patchbay-record-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// Noise and a sine, panned to stereo: every sample differs from the next.
@@ -82,7 +98,7 @@ fn a_recorded_take_equals_the_rendered_file_sample_for_sample() {
         (SampleFormat::I16, 2.0),
     ] {
         let rendered = dir.join(format!("render-{choice}.wav"));
-        let mut disk = DiskHost::inline(&dir);
+        let mut disk = DiskHost::inline(&*dir);
         render_with_disk(
             &source(),
             patchbay_nodes::registry(),
@@ -94,7 +110,7 @@ fn a_recorded_take_equals_the_rendered_file_sample_for_sample() {
         .unwrap();
         assert!(disk.finish().is_empty(), "no disk work without a recorder");
 
-        let mut disk = DiskHost::inline(&dir);
+        let mut disk = DiskHost::inline(&*dir);
         let ignored = dir.join("ignored.wav");
         render_with_disk(
             &recorded("record", choice),
@@ -164,7 +180,7 @@ fn takes_are_numbered_after_the_highest_in_the_folder() {
     ] {
         std::fs::write(dir.join("sub").join(existing), b"").unwrap();
     }
-    let mut disk = DiskHost::inline(&dir);
+    let mut disk = DiskHost::inline(&*dir);
     // Relative to the patch's folder: `dir`.
     let mut patch = recorded("stop", 0.0);
     patch
@@ -200,7 +216,7 @@ fn takes_are_numbered_after_the_highest_in_the_folder() {
 #[test]
 fn preroll_starts_the_take_with_what_was_heard_while_armed() {
     let dir = temp_dir("preroll");
-    let mut disk = DiskHost::inline(&dir);
+    let mut disk = DiskHost::inline(&*dir);
     let mut patch = recorded("arm", 0.0);
     // 0.01 s = 480 frames = 7.5 blocks.
     patch
@@ -226,7 +242,7 @@ fn preroll_starts_the_take_with_what_was_heard_while_armed() {
 fn an_unwritable_folder_stops_the_take_with_an_error_naming_it() {
     let dir = temp_dir("unwritable");
     std::fs::write(dir.join("a-file"), b"not a folder").unwrap();
-    let mut disk = DiskHost::inline(&dir);
+    let mut disk = DiskHost::inline(&*dir);
     let mut patch = recorded("record", 0.0);
     patch
         .node_mut("rec")
@@ -295,7 +311,7 @@ impl Files for FullDisk {
 #[test]
 fn a_full_disk_ends_the_take_and_keeps_what_was_written() {
     let dir = temp_dir("full");
-    let mut disk = DiskHost::inline(&dir).with_files(Arc::new(FullDisk { limit: 1_000_000 }));
+    let mut disk = DiskHost::inline(&*dir).with_files(Arc::new(FullDisk { limit: 1_000_000 }));
     let live = run_live(recorded("record", 0.0), &mut disk, 48_000 * 3 / 64, &[]);
     let reports = disk.finish();
     let take = dir.join("take-001.wav");
@@ -310,7 +326,7 @@ fn a_full_disk_ends_the_take_and_keeps_what_was_written() {
     // first frames, sample for sample.
     let (_, kept) = read_wav(&take);
     let (_, full) = {
-        let mut disk = DiskHost::inline(&dir);
+        let mut disk = DiskHost::inline(&*dir);
         let rendered = dir.join("render.wav");
         render_with_disk(
             &source(),
@@ -401,7 +417,7 @@ fn a_stalling_disk_loses_nothing_and_the_take_is_bit_exact() {
         stalls: stalls.clone(),
         seed: 0x9E37_79B9_7F4A_7C15,
     };
-    let mut disk = DiskHost::threaded(&dir).with_files(Arc::new(slow));
+    let mut disk = DiskHost::threaded(&*dir).with_files(Arc::new(slow));
     let mut patch = recorded("record", 0.0);
     // Mono, so that the output's left channel is exactly what is recorded.
     patch.edges.retain(|e| e.to.node != "rec");
@@ -456,7 +472,7 @@ fn a_stalling_disk_loses_nothing_and_the_take_is_bit_exact() {
 fn frames_lost_to_a_full_ring_become_silence_and_the_take_keeps_its_timeline() {
     let dir = temp_dir("gap");
     let rendered = dir.join("render.wav");
-    let mut disk = DiskHost::inline(&dir);
+    let mut disk = DiskHost::inline(&*dir);
     render_with_disk(
         &source(),
         patchbay_nodes::registry(),
@@ -474,7 +490,7 @@ fn frames_lost_to_a_full_ring_become_silence_and_the_take_keeps_its_timeline() {
         CompileOptions::default(),
     )
     .unwrap();
-    let mut disk = DiskHost::inline(&dir);
+    let mut disk = DiskHost::inline(&*dir);
     disk.start(live.take_disk_jobs()).unwrap();
     let ring_blocks = (patchbay_nodes::record::RING_SECONDS * 48_000.0 / 64.0) as usize;
     let (stalled, total) = (ring_blocks + 100, 3 * 48_000 / 64);
@@ -502,5 +518,4 @@ fn frames_lost_to_a_full_ring_become_silence_and_the_take_keeps_its_timeline() {
         take[gap.end..] == reference[gap.end..],
         "after the gap, every frame at its time"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }

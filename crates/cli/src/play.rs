@@ -267,7 +267,7 @@ fn no_device(err: DeviceError) -> anyhow::Error {
     anyhow!("{}; try `patchbay render`", one_line(&err.to_string()))
 }
 
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

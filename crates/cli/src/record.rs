@@ -13,6 +13,8 @@ use patchbay_io::input::{InputSpec, LiveInput, Recording};
 use patchbay_io::{DiskHost, DiskReport, HostChoice, PlayerEvent, SampleFormat};
 use patchbay_nodes::record::Encoding;
 
+use crate::play::one_line;
+
 /// What `record` was asked to do.
 pub struct RecordArgs {
     pub host: Option<HostChoice>,
@@ -32,12 +34,7 @@ pub fn record(args: RecordArgs) -> Result<()> {
         device: args.input,
         channels: args.channels,
     };
-    let not_opened = |e: patchbay_io::DeviceError| {
-        anyhow!(
-            "{}",
-            e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
-        )
-    };
+    let not_opened = |e: patchbay_io::DeviceError| anyhow!("{}", one_line(&e.to_string()));
     let rate = LiveInput::probe(&spec).map_err(not_opened)?;
     let path = std::path::absolute(&args.output).with_context(|| args.output.display().to_string())?;
     let encoding = match args.format {
@@ -69,7 +66,7 @@ pub fn record(args: RecordArgs) -> Result<()> {
         match input.poll() {
             Some(PlayerEvent::DeviceLost { device, message }) => eprintln!(
                 "error: {device} failed: {}; the recording pauses until it is back",
-                message.split_whitespace().collect::<Vec<_>>().join(" ")
+                one_line(&message)
             ),
             Some(PlayerEvent::DeviceBack { device }) => eprintln!("{device} is back, recording"),
             None => {}

@@ -214,9 +214,10 @@ impl Processor for Lfo {
         let mut inc = self.increment();
         // No rise in this call (the usual case: `sync` unconnected or
         // between clock edges): only the phase moves.
-        let top = sync.iter().fold(0.0f32, |m, &v| if v > m { v } else { m });
-        if top <= 0.5 || (self.high && sync.iter().all(|&v| v > 0.5)) {
-            self.high = top > 0.5;
+        // (A count rather than a search: it vectorises.)
+        let highs = sync.iter().filter(|&&v| v > 0.5).count();
+        if highs == 0 || (self.high && highs == frames) {
+            self.high = highs > 0;
             self.since_edge = self.since_edge.saturating_add(frames as u64);
             if random {
                 for o in out.iter_mut() {
@@ -226,6 +227,20 @@ impl Processor for Lfo {
                         self.phase -= 1.0;
                         self.new_cycle();
                     }
+                }
+            } else if inc * (frames as f64) < 1.0 {
+                // At most one wrap in this call (always so in `free` mode
+                // up to 200 Hz): each phase from the first, with no
+                // dependency from sample to sample, so the loop vectorises.
+                let first = self.phase;
+                for (k, o) in out.iter_mut().enumerate() {
+                    let p = first + f64::from(k as i32) * inc;
+                    *o = (if p >= 1.0 { p - 1.0 } else { p }) as f32;
+                }
+                self.phase = first + frames as f64 * inc;
+                if self.phase >= 1.0 {
+                    self.phase -= 1.0;
+                    self.new_cycle();
                 }
             } else {
                 let (mut phase, mut wraps) = (self.phase, 0);
@@ -285,34 +300,37 @@ impl Lfo {
         }
     }
 
-    /// Passes 2 and 3: phase to shape, then depth and offset.
+    /// Pass 2: phase to shape, depth and offset, in one loop per shape
+    /// (they vectorise).
     fn shape_and_scale(&mut self, out: &mut [f32], amp: Segment, offset: Segment) {
-        // One loop per shape: they vectorise.
         match self.shape {
-            0 => out.iter_mut().for_each(|o| *o = sin_cycles_f32(*o)),
-            1 => out.iter_mut().for_each(|o| {
-                let q = *o + 0.25;
+            0 => scale(out, amp, offset, sin_cycles_f32),
+            1 => scale(out, amp, offset, |p| {
+                let q = p + 0.25;
                 let q = q - if q >= 1.0 { 1.0 } else { 0.0 };
-                *o = 1.0 - 4.0 * (q - 0.5).abs();
+                1.0 - 4.0 * (q - 0.5).abs()
             }),
-            2 => out.iter_mut().for_each(|o| *o = 2.0 * *o - 1.0),
-            3 => out.iter_mut().for_each(|o| *o = 1.0 - 2.0 * *o),
-            4 => out
-                .iter_mut()
-                .for_each(|o| *o = if *o < 0.5 { 1.0 } else { -1.0 }),
-            _ => {}
-        }
-        // Pass 3: depth and offset.
-        if amp.is_flat() && offset.is_flat() {
-            let (a, c) = (amp.at(0), offset.at(0));
-            out.iter_mut().for_each(|o| *o = c + a * *o);
-        } else {
-            for (k, o) in out.iter_mut().enumerate() {
-                *o = offset.at(k) + amp.at(k) * *o;
-            }
+            2 => scale(out, amp, offset, |p| 2.0 * p - 1.0),
+            3 => scale(out, amp, offset, |p| 1.0 - 2.0 * p),
+            4 => scale(out, amp, offset, |p| if p < 0.5 { 1.0 } else { -1.0 }),
+            // The random shapes' values are already there.
+            _ => scale(out, amp, offset, |v| v),
         }
         self.amp.finish();
         self.offset.finish();
+    }
+}
+
+/// `out = offset + amp × shape(out)` over one call.
+#[inline(always)]
+fn scale(out: &mut [f32], amp: Segment, offset: Segment, shape: impl Fn(f32) -> f32) {
+    if amp.is_flat() && offset.is_flat() {
+        let (a, c) = (amp.at(0), offset.at(0));
+        out.iter_mut().for_each(|o| *o = c + a * shape(*o));
+    } else {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = offset.at(k) + amp.at(k) * shape(*o);
+        }
     }
 }
 

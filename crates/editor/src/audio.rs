@@ -3,14 +3,32 @@
 //! Parameter moves become gliding `set_param` commands; structural edits
 //! go through `LiveEngine::apply` (state kept, changed paths crossfaded).
 //! With no sound card the engine runs on the null output and says so: the
-//! editor never fails because audio did.
+//! editor never fails because audio did. File players, samplers and
+//! recorders get their disk work from a [`DiskHost`], whose failures (a
+//! missing file) are reported against their node.
+//!
+//! The engine has no per-port level readings; hovering an output adds a
+//! `meter` node on that output to the playing patch only (a probe: the
+//! fan-out shares the buffer, so nothing heard changes), and reads its tap.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use patchbay_core::{Applied, CompileOptions, DEFAULT_BLOCK, LiveEngine, Patch, Registry, Tap};
-use patchbay_io::{CpalOutput, DeviceError, Driver, NullOutput, Output, OutputSpec, Player, Running, Status};
+use patchbay_core::{
+    Applied, CompileOptions, DEFAULT_BLOCK, LiveEngine, Node, Patch, PortRef, Registry, Runtime, Tap,
+};
+use patchbay_io::{
+    CpalOutput, DeviceError, DiskHost, DiskReport, Driver, NullOutput, Output, OutputSpec, Player, Running,
+    Status,
+};
 
 use crate::document::Change;
+use crate::telemetry;
+
+/// The id of the meter measuring the output under the pointer; `__` ids
+/// are the engine's own and never in a patch file.
+const PROBE: &str = "__probe";
 
 /// The rate the engine runs at when there is no device to ask.
 const NULL_RATE: u32 = 48_000;
@@ -23,6 +41,9 @@ pub enum Sink {
     /// The null output only: the engine runs at real-time pace, unheard
     /// (tests, and machines without sound).
     Null,
+    /// No output: the engine computes only what [`Audio::render`] asks
+    /// for, so a test can hear exactly what an edit did.
+    Offline,
 }
 
 /// An [`Output`] that runs the engine on the null output.
@@ -45,10 +66,19 @@ impl Output for Silent {
     }
 }
 
+/// What runs the engine.
+enum Host {
+    Player(Player),
+    Offline(Runtime),
+}
+
 /// A running engine and what plays it.
 struct Session {
     live: LiveEngine,
-    player: Player,
+    host: Host,
+    disk: DiskHost,
+    /// The output measured for the pointer, and the probe's readings.
+    probe: Option<(PortRef, Arc<Tap>)>,
 }
 
 /// What the transport bar shows.
@@ -73,6 +103,12 @@ pub struct Audio {
     transport: Transport,
     /// The last thing that went wrong, for the status bar.
     pub message: Option<String>,
+    /// Disk work that failed, by node, since last taken.
+    faults: HashMap<String, String>,
+    /// Where relative file names in the patch start from.
+    folder: PathBuf,
+    /// The device (host, name, buffer size) to play on.
+    spec: OutputSpec,
 }
 
 /// How much of the displayed peak is kept per frame: a meter fall of about
@@ -91,7 +127,30 @@ impl Audio {
                 ..Transport::default()
             },
             message: None,
+            faults: HashMap::new(),
+            folder: PathBuf::from("."),
+            spec: OutputSpec::default(),
         }
+    }
+
+    /// The device asked for (host, device, buffer size; `None`: defaults).
+    pub fn output(&self) -> &OutputSpec {
+        &self.spec
+    }
+
+    /// Play on another device or with another buffer size: from now on,
+    /// and at once if playing (the engine restarts on `patch`).
+    pub fn set_output(&mut self, spec: OutputSpec, patch: &Patch) {
+        self.spec = spec;
+        if self.is_on() {
+            self.start(patch);
+        }
+    }
+
+    /// Resolve the patch's relative file names (players, recorders) from
+    /// `folder` (the patch file's), from the next start on.
+    pub fn set_folder(&mut self, folder: PathBuf) {
+        self.folder = folder;
     }
 
     /// True while an engine runs.
@@ -107,7 +166,7 @@ impl Audio {
         let mut rate = NULL_RATE;
         let mut why_silent = None;
         if self.sink == Sink::Device {
-            let mut cpal = CpalOutput::new(OutputSpec::default());
+            let mut cpal = CpalOutput::new(self.spec.clone());
             match cpal.probe() {
                 Ok(r) => {
                     rate = r;
@@ -127,6 +186,10 @@ impl Audio {
                 return;
             }
         };
+        if self.sink == Sink::Offline {
+            self.finish_start(live, Host::Offline(runtime), None);
+            return;
+        }
         let player = match Player::start(device, runtime, rate) {
             Ok(p) => p,
             Err(e) => {
@@ -142,30 +205,44 @@ impl Audio {
                 };
                 match Player::start(Box::new(Silent), runtime, NULL_RATE) {
                     Ok(player) => {
-                        self.finish_start(live, player, why_silent);
+                        self.finish_start(live, Host::Player(player), why_silent);
                     }
                     Err(e) => self.message = Some(format!("cannot start the null output: {e}")),
                 }
                 return;
             }
         };
-        self.finish_start(live, player, why_silent);
+        self.finish_start(live, Host::Player(player), why_silent);
     }
 
-    fn finish_start(&mut self, live: LiveEngine, player: Player, why_silent: Option<String>) {
+    fn finish_start(&mut self, mut live: LiveEngine, host: Host, why_silent: Option<String>) {
         self.transport = Transport {
-            device: player.describe(),
+            device: match &host {
+                Host::Player(player) => player.describe(),
+                Host::Offline(_) => "offline".into(),
+            },
             ..Transport::default()
         };
         self.message = why_silent.map(|why| format!("{why}; playing silently on the null output"));
-        self.session = Some(Session { live, player });
+        let mut disk = DiskHost::threaded(self.folder.clone());
+        if let Err(e) = disk.start(live.take_disk_jobs()) {
+            self.message = Some(e.to_string());
+        }
+        self.session = Some(Session {
+            live,
+            host,
+            disk,
+            probe: None,
+        });
     }
 
     /// Stop the engine.
     pub fn stop(&mut self) {
         if let Some(mut session) = self.session.take() {
-            drop(session.player);
+            drop(session.host);
             session.live.collect_garbage();
+            let reports = session.disk.finish();
+            self.take_reports(reports);
         }
         self.transport = Transport {
             device: "audio off".into(),
@@ -180,7 +257,12 @@ impl Audio {
             return;
         };
         let result = if changes.contains(&Change::Graph) {
-            session.live.apply(patch.clone()).map(|_: Applied| ())
+            session.probe = None;
+            let applied = session.live.apply(patch.clone()).map(|_: Applied| ());
+            if let Err(e) = session.disk.start(session.live.take_disk_jobs()) {
+                self.message = Some(e.to_string());
+            }
+            applied
         } else {
             changes.iter().try_for_each(|change| match change {
                 Change::Param { node, param, value } => session.live.set_param(node, param, *value),
@@ -197,21 +279,108 @@ impl Audio {
     pub fn poll(&mut self) -> &Transport {
         if let Some(session) = &mut self.session {
             session.live.collect_garbage();
-            if let Some(event) = session.player.poll() {
-                self.message = Some(match event {
-                    patchbay_io::PlayerEvent::DeviceLost { device, message } => {
-                        format!("{device} failed: {message}; running on the null output")
-                    }
-                    patchbay_io::PlayerEvent::DeviceBack { device } => format!("{device} is back"),
-                });
+            if let Host::Player(player) = &mut session.host {
+                if let Some(event) = player.poll() {
+                    self.message = Some(match event {
+                        patchbay_io::PlayerEvent::DeviceLost { device, message } => {
+                            format!("{device} failed: {message}; running on the null output")
+                        }
+                        patchbay_io::PlayerEvent::DeviceBack { device } => format!("{device} is back"),
+                    });
+                }
+                let status: Status = player.status();
+                self.transport.load = status.load;
+                self.transport.xruns = status.totals.xruns;
+                self.transport.peak = (self.transport.peak * PEAK_FALL_PER_FRAME).max(status.peak);
+                self.transport.device = player.describe();
             }
-            let status: Status = session.player.status();
-            self.transport.load = status.load;
-            self.transport.xruns = status.totals.xruns;
-            self.transport.peak = (self.transport.peak * PEAK_FALL_PER_FRAME).max(status.peak);
-            self.transport.device = session.player.describe();
+            let reports = session.disk.reports();
+            self.take_reports(reports);
         }
         &self.transport
+    }
+
+    /// Offline ([`Sink::Offline`]): compute `blocks` blocks of what plays
+    /// now and return the master's left channel; empty otherwise.
+    pub fn render(&mut self, blocks: usize) -> Vec<f32> {
+        let Some(Session {
+            live,
+            host: Host::Offline(runtime),
+            ..
+        }) = &mut self.session
+        else {
+            return Vec::new();
+        };
+        let mut left = Vec::new();
+        for _ in 0..blocks {
+            runtime.process_block();
+            left.extend_from_slice(runtime.output()[0]);
+            live.collect_garbage();
+        }
+        left
+    }
+
+    fn take_reports(&mut self, reports: Vec<DiskReport>) {
+        for report in reports {
+            if let DiskReport::Failed { node, message } = &report {
+                self.faults.insert(node.clone(), message.clone());
+            }
+            self.message = Some(report.to_string());
+        }
+    }
+
+    /// Disk work that failed since the last call, by node: the reason.
+    pub fn take_faults(&mut self) -> HashMap<String, String> {
+        std::mem::take(&mut self.faults)
+    }
+
+    /// Measure output `port` of `patch` (the patch being played) from now
+    /// on, with a probe meter added to what the engine plays.
+    pub fn probe(&mut self, patch: &Patch, port: &PortRef) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        if session.probe.as_ref().is_some_and(|(p, _)| p == port) {
+            return;
+        }
+        let mut probed = patch.clone();
+        probed.nodes.push(Node::new(PROBE, "meter"));
+        probed.edges.push(patchbay_core::Edge {
+            from: port.clone(),
+            to: PortRef {
+                node: PROBE.into(),
+                port: "in".into(),
+            },
+        });
+        session.probe = None;
+        if session.live.apply(probed).is_ok()
+            && let Some(tap) = session.live.tap(PROBE)
+        {
+            session.probe = Some((port.clone(), tap.clone()));
+        }
+    }
+
+    /// The level at output `port` as a tooltip says it: peak and RMS of
+    /// its loudest channel, once it is being probed.
+    pub fn level(&self, port: &PortRef) -> String {
+        let Some(session) = &self.session else {
+            return "switch audio on to see its level".into();
+        };
+        match &session.probe {
+            Some((probed, tap)) if probed == port => {
+                let values = tap.snapshot();
+                let channels = values.len() / 3;
+                let loudest = |part: usize| {
+                    (values[part * channels..(part + 1) * channels].iter()).fold(0.0f32, |a, &b| a.max(b))
+                };
+                format!(
+                    "peak {:.1} dB, RMS {:.1} dB",
+                    telemetry::db(loudest(0)),
+                    telemetry::db(loudest(1))
+                )
+            }
+            _ => "measuring…".into(),
+        }
     }
 
     /// The transport figures as last polled.

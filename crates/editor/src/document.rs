@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 
 use patchbay_core::registry::Unit;
 use patchbay_core::{
-    Edge, LoadError, Node, NodeDescriptor, ParamSpec, Patch, PortRef, Registry, ValidationError, load_patch,
-    validate,
+    Comment, Edge, LoadError, Node, NodeDescriptor, ParamSpec, Patch, PortRef, Registry, ValidationError,
+    load_patch, validate,
 };
 
-/// How far a duplicate lands from its original, in canvas units.
+/// How far a duplicate (or a paste with no place given) lands from its
+/// original, in canvas units.
 const DUPLICATE_OFFSET: [f32; 2] = [40.0, 40.0];
 
 /// One invertible change to a patch. Applying an operation returns the
@@ -43,6 +44,17 @@ enum Op {
         node: String,
         pos: Option<[f32; 2]>,
     },
+    InsertComment {
+        index: usize,
+        comment: Comment,
+    },
+    RemoveComment {
+        index: usize,
+    },
+    SetComment {
+        index: usize,
+        comment: Comment,
+    },
 }
 
 /// What an applied operation means for the engine playing the patch.
@@ -59,8 +71,34 @@ pub enum Change {
     },
     /// Nodes or edges changed: the graph must be rebuilt.
     Graph,
-    /// Only where nodes are drawn changed: nothing to hear.
+    /// Only where nodes are drawn, or the notes beside them, changed:
+    /// nothing to hear.
     Layout,
+}
+
+/// What is selected on the canvas: nodes by id, notes by index.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Selection {
+    /// Node ids.
+    pub nodes: Vec<String>,
+    /// Indices into the patch's comments.
+    pub comments: Vec<usize>,
+}
+
+impl Selection {
+    /// True when nothing is selected.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.comments.is_empty()
+    }
+}
+
+/// Something placed on the canvas.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Placed {
+    /// A node, by id.
+    Node(String),
+    /// A note, by index in the patch's comments.
+    Comment(usize),
 }
 
 impl Op {
@@ -115,6 +153,24 @@ impl Op {
                 let before = std::mem::replace(&mut target.pos, pos);
                 (Op::SetPos { node, pos: before }, Change::Layout)
             }
+            Op::InsertComment { index, comment } => {
+                patch.comments.insert(index, comment);
+                (Op::RemoveComment { index }, Change::Layout)
+            }
+            Op::RemoveComment { index } => {
+                let comment = patch.comments.remove(index);
+                (Op::InsertComment { index, comment }, Change::Layout)
+            }
+            Op::SetComment { index, comment } => {
+                let before = std::mem::replace(&mut patch.comments[index], comment);
+                (
+                    Op::SetComment {
+                        index,
+                        comment: before,
+                    },
+                    Change::Layout,
+                )
+            }
         }
     }
 }
@@ -160,6 +216,9 @@ pub enum EditError {
     /// A typed value that is not a number.
     #[error("`{0}` is not a number")]
     NotANumber(String),
+    /// Pasted text that is not patch JSON.
+    #[error("the clipboard holds no patch: {0}")]
+    NotAPatch(String),
 }
 
 /// A parameter being dragged: its value before the drag began.
@@ -188,6 +247,9 @@ pub enum FileError {
     /// Saving a document that has no file yet.
     #[error("the patch has no file yet; use Save As")]
     NoPath,
+    /// Opening a script that fails (file:line:column: why).
+    #[error("{0}")]
+    Script(String),
 }
 
 /// The patch being edited, with its file, history and selection.
@@ -202,8 +264,8 @@ pub struct Document {
     saved_serial: u64,
     drag: Option<ParamDrag>,
     changes: Vec<Change>,
-    /// Node ids the user has selected.
-    pub selection: Vec<String>,
+    /// What the user has selected.
+    pub selection: Selection,
 }
 
 impl Document {
@@ -224,7 +286,7 @@ impl Document {
             saved_serial: 0,
             drag: None,
             changes: Vec::new(),
-            selection: Vec::new(),
+            selection: Selection::default(),
         }
     }
 
@@ -381,7 +443,8 @@ impl Document {
 
     fn forget_missing_selection(&mut self) {
         let patch = &self.patch;
-        self.selection.retain(|id| patch.node(id).is_some());
+        self.selection.nodes.retain(|id| patch.node(id).is_some());
+        self.selection.comments.retain(|&i| i < patch.comments.len());
     }
 
     /// A fresh id for a node of `kind`: the kind and the smallest number
@@ -479,6 +542,15 @@ impl Document {
 
     /// Remove nodes and every edge touching them, as one step.
     pub fn remove_nodes(&mut self, ids: &[String]) {
+        self.remove(&Selection {
+            nodes: ids.to_vec(),
+            comments: Vec::new(),
+        });
+    }
+
+    /// Remove nodes (with every edge touching them) and notes, as one step.
+    pub fn remove(&mut self, what: &Selection) {
+        let ids = &what.nodes;
         let mut ops = Vec::new();
         // Edges first, highest index first, so the indices stay valid.
         for (index, edge) in self.patch.edges.iter().enumerate().rev() {
@@ -491,72 +563,264 @@ impl Document {
                 ops.push(Op::RemoveNode { index });
             }
         }
-        let label = match ids {
-            [one] => format!("delete {one}"),
-            many => format!("delete {} nodes", many.len()),
+        for index in (0..self.patch.comments.len()).rev() {
+            if what.comments.contains(&index) {
+                ops.push(Op::RemoveComment { index });
+            }
+        }
+        let label = match (ids.as_slice(), what.comments.len()) {
+            ([one], 0) => format!("delete {one}"),
+            ([], 1) => "delete note".to_string(),
+            (many, 0) => format!("delete {} nodes", many.len()),
+            (many, notes) => format!("delete {} nodes and {notes} notes", many.len()),
         };
         self.commit(label, ops);
         self.forget_missing_selection();
     }
 
-    /// Copy nodes, their parameters and the edges among them, offset a
-    /// little; returns the new ids (in the order given).
-    pub fn duplicate(&mut self, ids: &[String]) -> Vec<String> {
-        let mut renamed: Vec<(String, String)> = Vec::new();
-        let mut ops = Vec::new();
+    /// The selected nodes with their parameters, settings and the edges
+    /// among them, and the selected notes: a patch of their own, for the
+    /// clipboard (as its JSON text).
+    pub fn copy(&self, what: &Selection) -> Patch {
+        let nodes: Vec<Node> = (self.patch.nodes.iter())
+            .filter(|n| what.nodes.contains(&n.id))
+            .cloned()
+            .collect();
+        let inside = |id: &str| nodes.iter().any(|n| n.id == id);
+        let edges = (self.patch.edges.iter())
+            .filter(|e| inside(&e.from.node) && inside(&e.to.node))
+            .cloned()
+            .collect();
+        let comments = (self.patch.comments.iter().enumerate())
+            .filter(|(i, _)| what.comments.contains(i))
+            .map(|(_, c)| c.clone())
+            .collect();
+        Patch {
+            nodes,
+            edges,
+            comments,
+        }
+    }
+
+    /// Add `fragment` (a copied selection, or any patch) to the patch as
+    /// one step: every node gets a fresh id (edges follow), and the whole
+    /// lands with its top left corner at `at`, or offset a little from
+    /// where it was when no place is given. The result must validate.
+    /// Returns the new node ids, in the fragment's order; the pasted nodes
+    /// and notes become the selection.
+    pub fn paste(&mut self, fragment: &Patch, at: Option<[f32; 2]>) -> Result<Vec<String>, EditError> {
+        let shift = match at {
+            Some([x, y]) => {
+                let (left, top) = fragment_corner(fragment);
+                [x - left, y - top]
+            }
+            None => DUPLICATE_OFFSET,
+        };
+        let moved = |p: [f32; 2]| [p[0] + shift[0], p[1] + shift[1]];
         let mut trial = self.patch.clone();
-        for id in ids {
-            let Some(original) = self.patch.node(id) else {
-                continue;
-            };
+        let mut renamed: Vec<(&str, String)> = Vec::new();
+        let mut ops = Vec::new();
+        for original in &fragment.nodes {
+            if renamed.iter().any(|(old, _)| *old == original.id) {
+                return Err(EditError::NotAPatch(format!(
+                    "node id `{}` appears twice",
+                    original.id
+                )));
+            }
             let fresh = fresh_id(&trial, &original.kind);
-            let mut copy = original.clone();
-            copy.id = fresh.clone();
-            let [x, y] = original.pos.unwrap_or_default();
-            copy.pos = Some([x + DUPLICATE_OFFSET[0], y + DUPLICATE_OFFSET[1]]);
-            trial.nodes.push(copy.clone());
+            let mut node = original.clone();
+            node.id = fresh.clone();
+            node.pos = Some(moved(original.pos.unwrap_or_default()));
+            trial.nodes.push(node.clone());
             ops.push(Op::InsertNode {
                 index: trial.nodes.len() - 1,
-                node: copy,
+                node,
             });
-            renamed.push((id.clone(), fresh));
+            renamed.push((&original.id, fresh));
         }
-        let new_id = |old: &str| renamed.iter().find(|(o, _)| o == old).map(|(_, n)| n.clone());
-        for edge in &self.patch.edges {
-            if let (Some(from), Some(to)) = (new_id(&edge.from.node), new_id(&edge.to.node)) {
-                ops.push(Op::InsertEdge {
-                    index: trial.edges.len(),
-                    edge: Edge {
-                        from: PortRef {
-                            node: from,
-                            port: edge.from.port.clone(),
-                        },
-                        to: PortRef {
-                            node: to,
-                            port: edge.to.port.clone(),
-                        },
-                    },
-                });
-                trial.edges.push(edge.clone());
-            }
+        let new_id = |old: &str| (renamed.iter().find(|(o, _)| *o == old)).map(|(_, n)| n.clone());
+        for edge in &fragment.edges {
+            // An edge to a node outside the fragment has nothing to attach to.
+            let (Some(from), Some(to)) = (new_id(&edge.from.node), new_id(&edge.to.node)) else {
+                continue;
+            };
+            let edge = Edge {
+                from: PortRef {
+                    node: from,
+                    port: edge.from.port.clone(),
+                },
+                to: PortRef {
+                    node: to,
+                    port: edge.to.port.clone(),
+                },
+            };
+            trial.edges.push(edge.clone());
+            ops.push(Op::InsertEdge {
+                index: trial.edges.len() - 1,
+                edge,
+            });
         }
+        let first_comment = trial.comments.len();
+        for comment in &fragment.comments {
+            let comment = Comment {
+                text: comment.text.clone(),
+                pos: moved(comment.pos),
+            };
+            trial.comments.push(comment.clone());
+            ops.push(Op::InsertComment {
+                index: trial.comments.len() - 1,
+                comment,
+            });
+        }
+        validate(&trial, self.registry)?;
         let fresh: Vec<String> = renamed.into_iter().map(|(_, n)| n).collect();
-        self.commit(format!("duplicate {} node(s)", fresh.len()), ops);
-        self.selection = fresh.clone();
-        fresh
+        let label = match fresh.len() {
+            0 => "paste notes".to_string(),
+            n => format!("paste {n} node(s)"),
+        };
+        self.commit(label, ops);
+        self.selection = Selection {
+            nodes: fresh.clone(),
+            comments: (first_comment..self.patch.comments.len()).collect(),
+        };
+        Ok(fresh)
+    }
+
+    /// Paste the text of a copied selection (patch JSON).
+    pub fn paste_text(&mut self, text: &str, at: Option<[f32; 2]>) -> Result<Vec<String>, EditError> {
+        let fragment =
+            Patch::from_json(text, "the clipboard").map_err(|e| EditError::NotAPatch(e.to_string()))?;
+        self.paste(&fragment, at)
+    }
+
+    /// Copy nodes, their parameters and the edges among them, offset a
+    /// little; returns the new ids (in the patch's order).
+    pub fn duplicate(&mut self, ids: &[String]) -> Vec<String> {
+        let fragment = self.copy(&Selection {
+            nodes: ids.to_vec(),
+            comments: Vec::new(),
+        });
+        // A part of a valid patch, renamed, is valid.
+        self.paste(&fragment, None).unwrap_or_default()
     }
 
     /// Move nodes (a finished drag) as one step.
     pub fn move_nodes(&mut self, moves: &[(String, [f32; 2])]) {
-        let ops = moves
-            .iter()
-            .filter(|(id, pos)| self.patch.node(id).is_some_and(|n| n.pos != Some(*pos)))
-            .map(|(id, pos)| Op::SetPos {
-                node: id.clone(),
-                pos: Some(*pos),
+        let moves: Vec<(Placed, [f32; 2])> = (moves.iter())
+            .map(|(id, pos)| (Placed::Node(id.clone()), *pos))
+            .collect();
+        self.move_to(&moves);
+    }
+
+    /// Move nodes and notes (a finished drag) as one step.
+    pub fn move_to(&mut self, moves: &[(Placed, [f32; 2])]) {
+        let ops = (moves.iter())
+            .filter_map(|(what, pos)| match what {
+                Placed::Node(id) => {
+                    let node = self.patch.node(id)?;
+                    (node.pos != Some(*pos)).then(|| Op::SetPos {
+                        node: id.clone(),
+                        pos: Some(*pos),
+                    })
+                }
+                Placed::Comment(index) => {
+                    let comment = self.patch.comments.get(*index)?;
+                    (comment.pos != *pos).then(|| Op::SetComment {
+                        index: *index,
+                        comment: Comment {
+                            text: comment.text.clone(),
+                            pos: *pos,
+                        },
+                    })
+                }
             })
             .collect();
         self.commit("move", ops);
+    }
+
+    /// Make the whole patch `patch` (a reload from disk), as one step.
+    /// Node ids that stay keep their state in the engine, as with any
+    /// live edit.
+    pub fn replace_patch(&mut self, patch: Patch, label: &str) {
+        let mut ops: Vec<Op> = Vec::new();
+        ops.extend(
+            (0..self.patch.edges.len())
+                .rev()
+                .map(|index| Op::RemoveEdge { index }),
+        );
+        ops.extend(
+            (0..self.patch.nodes.len())
+                .rev()
+                .map(|index| Op::RemoveNode { index }),
+        );
+        ops.extend(
+            (0..self.patch.comments.len())
+                .rev()
+                .map(|index| Op::RemoveComment { index }),
+        );
+        let Patch {
+            nodes,
+            edges,
+            comments,
+        } = patch;
+        ops.extend(
+            nodes
+                .into_iter()
+                .enumerate()
+                .map(|(index, node)| Op::InsertNode { index, node }),
+        );
+        ops.extend(
+            edges
+                .into_iter()
+                .enumerate()
+                .map(|(index, edge)| Op::InsertEdge { index, edge }),
+        );
+        ops.extend(
+            (comments.into_iter().enumerate()).map(|(index, comment)| Op::InsertComment { index, comment }),
+        );
+        self.commit(label, ops);
+        self.forget_missing_selection();
+    }
+
+    /// Take the patch as what its file holds (after a reload from it).
+    pub fn mark_saved(&mut self) {
+        self.saved_serial = self.current_serial();
+    }
+
+    /// Take the patch as not yet in any file (it came from elsewhere).
+    pub fn mark_unsaved(&mut self) {
+        self.saved_serial = u64::MAX;
+    }
+
+    /// Put a note on the canvas at `pos`; returns its index.
+    pub fn add_comment(&mut self, text: &str, pos: [f32; 2]) -> usize {
+        let index = self.patch.comments.len();
+        self.commit(
+            "add note",
+            vec![Op::InsertComment {
+                index,
+                comment: Comment {
+                    text: text.to_string(),
+                    pos,
+                },
+            }],
+        );
+        index
+    }
+
+    /// Change a note's text as one step; false if there is no such note.
+    pub fn set_comment_text(&mut self, index: usize, text: &str) -> bool {
+        let Some(comment) = self.patch.comments.get(index) else {
+            return false;
+        };
+        if comment.text != text {
+            let comment = Comment {
+                text: text.to_string(),
+                pos: comment.pos,
+            };
+            self.commit("edit note", vec![Op::SetComment { index, comment }]);
+        }
+        true
     }
 
     /// Why `from -> to` cannot be connected, if it cannot: the compiler
@@ -758,6 +1022,16 @@ impl WireEnd {
             }),
         }
     }
+}
+
+/// The top left corner of what a fragment places (nodes without a
+/// position count as at the origin).
+fn fragment_corner(fragment: &Patch) -> (f32, f32) {
+    let node_places = fragment.nodes.iter().map(|n| n.pos.unwrap_or_default());
+    let places = node_places.chain(fragment.comments.iter().map(|c| c.pos));
+    places.fold((f32::INFINITY, f32::INFINITY), |(x, y), p| {
+        (x.min(p[0]), y.min(p[1]))
+    })
 }
 
 /// A fresh id in `patch` for a node of `kind`.

@@ -10,6 +10,7 @@ pub mod app;
 pub mod audio;
 pub mod canvas;
 pub mod document;
+pub mod files;
 pub mod knob;
 pub mod palette;
 pub mod telemetry;
@@ -18,7 +19,8 @@ use std::path::Path;
 
 pub use app::Editor;
 pub use audio::Sink;
-pub use document::{Change, Document, EditError, FileError, WireEnd};
+pub use document::{Change, Document, EditError, FileError, Placed, Selection, WireEnd};
+pub use files::RecentFiles;
 
 /// Why the editor could not run.
 #[derive(Debug, thiserror::Error)]
@@ -41,21 +43,22 @@ pub struct Options {
     pub screenshot: Option<(std::path::PathBuf, f64)>,
 }
 
-/// Open the editor window on `file` (or an empty patch) and run until it
-/// is closed.
+/// Open the editor window on `file` (a patch, a script, or a patch file to
+/// create) or an empty patch, and run until it is closed.
 pub fn run(file: Option<&Path>, options: Options) -> Result<(), RunError> {
     let registry = patchbay_nodes::registry();
-    let doc = match file {
-        Some(path) if path.exists() => Document::open(registry, path)?,
-        Some(path) => {
-            // A new file: edit an empty patch that saves there.
-            let mut doc = Document::new(registry);
-            doc.set_path(path);
-            doc
-        }
-        None => Document::new(registry),
-    };
+    let mut doc = Document::new(registry);
+    if let Some(path) = file.filter(|p| !p.exists()) {
+        // A new file: edit an empty patch that saves there.
+        doc.set_path(path);
+    }
     let mut editor = Editor::new(doc, Sink::Device);
+    if let Some(store) = RecentFiles::user_store() {
+        editor.keep_recent(RecentFiles::stored_at(store));
+    }
+    if let Some(path) = file.filter(|p| p.exists()) {
+        editor.open(path.to_path_buf())?;
+    }
     if options.play {
         editor.set_audio(true);
     }

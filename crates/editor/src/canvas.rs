@@ -43,6 +43,8 @@ const TELEMETRY_SIZE: Vec2 = egui::vec2(180.0, 60.0);
 /// Below this zoom, labels and knobs are too small to read or use: rows
 /// keep their place without being drawn.
 const DETAIL_SCALE: f32 = 0.5;
+/// Below this zoom, node titles are a few pixels high: not drawn.
+const TITLE_SCALE: f32 = 0.3;
 /// What a node takes on the canvas, roughly, for fitting the view.
 const TYPICAL_NODE: Vec2 = egui::vec2(200.0, 160.0);
 /// How far past an output row its pin reaches, for hovering it.
@@ -110,6 +112,8 @@ pub struct NodeItem {
     /// row when last drawn in full; `None` until then.
     inputs: Vec<Option<Vec2>>,
     outputs: Vec<Option<Vec2>>,
+    /// The same for the title row.
+    header: Option<Vec2>,
 }
 
 impl NodeItem {
@@ -121,6 +125,7 @@ impl NodeItem {
             desc,
             inputs: vec![None; inputs],
             outputs: vec![None; outputs],
+            header: None,
         }
     }
 
@@ -620,13 +625,21 @@ impl SnarlViewer<Item> for Viewer<'_> {
     }
 
     fn show_header(&mut self, node: NodeId, _: &[InPin], _: &[OutPin], ui: &mut Ui, snarl: &mut Snarl<Item>) {
-        let item = match &snarl[node] {
+        let item = match &mut snarl[node] {
             Item::Node(item) => item,
             Item::Note(_) => {
                 ui.weak("note");
                 return;
             }
         };
+        let start = ui.cursor().min;
+        // The header's ui spans the whole node: out of view, so is the
+        // node. Titles smaller than a few pixels are not drawn either.
+        let readable = self.to_screen.scaling >= TITLE_SCALE;
+        if item.header.is_some() && !(readable && ui.is_rect_visible(ui.max_rect())) {
+            keep_place(ui, start, item.header);
+            return;
+        }
         let kind = item.desc.map_or("?", |d| d.kind);
         let header = ui.horizontal(|ui| {
             ui.strong(&item.id);
@@ -638,6 +651,7 @@ impl SnarlViewer<Item> for Viewer<'_> {
             ui.colored_label(ERROR_COLOUR, "⚠").on_hover_text(fault);
             header.response.on_hover_text(fault);
         }
+        item.header = Some(ui.min_rect().max - start);
     }
 
     fn inputs(&mut self, item: &Item) -> usize {

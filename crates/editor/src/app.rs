@@ -186,8 +186,9 @@ impl Editor {
     /// open and save).
     pub fn keep_recent(&mut self, recent: RecentFiles) {
         self.recent = recent;
-        if let Some(path) = self.doc.path().filter(|p| p.exists()) {
-            let _ = self.recent.add(path);
+        let open = (self.watch.as_ref().map(Watch::path)).or(self.doc.path());
+        if let Some(path) = open.filter(|p| p.exists()).map(std::path::Path::to_path_buf) {
+            let _ = self.recent.add(&path);
         }
     }
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use patchbay_core::{
     Applied, CompileOptions, DEFAULT_BLOCK, LiveEngine, Node, Patch, PortRef, Registry, Runtime, Tap,
 };
+use patchbay_io::disk::DiskError;
 use patchbay_io::{
     CpalOutput, DeviceError, DiskHost, DiskReport, Driver, NullOutput, Output, OutputSpec, Player, Running,
     Status,
@@ -226,7 +227,7 @@ impl Audio {
         self.message = why_silent.map(|why| format!("{why}; playing silently on the null output"));
         let mut disk = DiskHost::threaded(self.folder.clone());
         if let Err(e) = disk.start(live.take_disk_jobs()) {
-            self.message = Some(e.to_string());
+            self.note_disk_error(e);
         }
         self.session = Some(Session {
             live,
@@ -260,7 +261,7 @@ impl Audio {
             session.probe = None;
             let applied = session.live.apply(patch.clone()).map(|_: Applied| ());
             if let Err(e) = session.disk.start(session.live.take_disk_jobs()) {
-                self.message = Some(e.to_string());
+                self.note_disk_error(e);
             }
             applied
         } else {
@@ -318,6 +319,22 @@ impl Audio {
             live.collect_garbage();
         }
         left
+    }
+
+    /// Disk work that could not start: each failure on its node.
+    fn note_disk_error(&mut self, error: DiskError) {
+        if let DiskError::NotStarted(failures) = &error {
+            for failure in failures {
+                // Each reads "node `id`: why".
+                let node = failure
+                    .strip_prefix("node `")
+                    .and_then(|rest| rest.split_once('`'));
+                if let Some((node, _)) = node {
+                    self.faults.insert(node.to_string(), failure.clone());
+                }
+            }
+        }
+        self.message = Some(error.to_string());
     }
 
     fn take_reports(&mut self, reports: Vec<DiskReport>) {

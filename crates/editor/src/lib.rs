@@ -53,9 +53,6 @@ pub fn run(file: Option<&Path>, options: Options) -> Result<(), RunError> {
         doc.set_path(path);
     }
     let mut editor = Editor::new(doc, Sink::Device);
-    if let Some(store) = RecentFiles::user_store() {
-        editor.keep_recent(RecentFiles::stored_at(store));
-    }
     if let Some(path) = file.filter(|p| p.exists()) {
         editor.open(path.to_path_buf())?;
     }
@@ -72,6 +69,12 @@ pub fn run(file: Option<&Path>, options: Options) -> Result<(), RunError> {
             .with_inner_size([1280.0, 800.0]),
         ..Default::default()
     };
-    eframe::run_native("patchbay", native, Box::new(|_| Ok(Box::new(editor))))
-        .map_err(|e| RunError::Window(e.to_string()))
+    let open = move |_: &eframe::CreationContext<'_>| {
+        // Only a window that opened makes the file recent.
+        if let Some(store) = RecentFiles::user_store() {
+            editor.keep_recent(RecentFiles::stored_at(store));
+        }
+        Ok(Box::new(editor) as Box<dyn eframe::App>)
+    };
+    eframe::run_native("patchbay", native, Box::new(open)).map_err(|e| RunError::Window(e.to_string()))
 }

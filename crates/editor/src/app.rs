@@ -416,8 +416,7 @@ impl Editor {
                 Ok(())
             }
             Action::AddNote(at) => {
-                let index = self.doc.add_comment("", [at.x, at.y]);
-                self.canvas.edit_note(&self.doc, index);
+                self.add_note(at);
                 Ok(())
             }
             Action::EditNote(index, text) => {
@@ -441,6 +440,12 @@ impl Editor {
         if let Err(e) = result {
             self.status = Some(e.to_string());
         }
+    }
+
+    /// An empty note at canvas point `at`, ready to type into.
+    fn add_note(&mut self, at: Pos2) {
+        let index = self.doc.add_comment("", [at.x, at.y]);
+        self.canvas.edit_note(&self.doc, index);
     }
 
     fn toolbar(&mut self, ui: &mut Ui) {
@@ -509,8 +514,7 @@ impl Editor {
                 let at = self
                     .canvas
                     .to_graph(self.canvas_rect.left_top() + egui::vec2(40.0, 40.0));
-                let index = self.doc.add_comment("", [at.x, at.y]);
-                self.canvas.edit_note(&self.doc, index);
+                self.add_note(at);
             }
             if ui
                 .button("Fit")

@@ -264,7 +264,7 @@ impl Canvas {
             self.snarl.disconnect(from, to);
         }
         for edge in &patch.edges {
-            let (Some(from), Some(to)) = (self.out_pin(doc, &edge.from), self.in_pin(doc, &edge.to)) else {
+            let (Some(from), Some(to)) = (self.out_pin(&edge.from), self.in_pin(&edge.to)) else {
                 continue;
             };
             self.snarl.connect(from, to);
@@ -279,13 +279,13 @@ impl Canvas {
         }
     }
 
-    fn out_pin(&self, _: &Document, port: &PortRef) -> Option<OutPinId> {
+    fn out_pin(&self, port: &PortRef) -> Option<OutPinId> {
         let (node, _) = self.placed.get(&port.node)?;
         let (output, _) = self.descriptor(*node)?.output(&port.port)?;
         Some(OutPinId { node: *node, output })
     }
 
-    fn in_pin(&self, _: &Document, port: &PortRef) -> Option<InPinId> {
+    fn in_pin(&self, port: &PortRef) -> Option<InPinId> {
         let (node, _) = self.placed.get(&port.node)?;
         let desc = self.descriptor(*node)?;
         let input = match desc.input(&port.port) {

@@ -12,6 +12,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+use patchbay_core::{ParamSpec, Unit};
+
 pub mod player;
 pub mod sampler;
 
@@ -20,6 +22,15 @@ pub use sampler::SAMPLER;
 
 /// Longest fade that hides a jump (stop, retrigger) from the ear, in seconds.
 pub(crate) const DECLICK_S: f64 = 0.003;
+
+/// A point in a file (`start`, `end`), in seconds: up to a day, whether
+/// the file streams (player) or is preloaded (sampler).
+pub(crate) const fn point(name: &'static str, doc: &'static str) -> ParamSpec {
+    ParamSpec::new(name, 0.0, 86_400.0, 0.0)
+        .unit(Unit::Seconds)
+        .smoothing(0.0)
+        .doc(doc)
+}
 
 /// A file's audio at the engine's rate, in memory, as stereo frames (a mono
 /// file is on both sides; a wider one gives its first two channels).

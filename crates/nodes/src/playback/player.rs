@@ -9,17 +9,9 @@ use patchbay_core::{
     no_latency,
 };
 
-use super::{Clip, DECLICK_S, FileEnds, FileJob, Region, StreamControl, StreamFrame, file_rings};
+use super::{Clip, DECLICK_S, FileEnds, FileJob, Region, StreamControl, StreamFrame, file_rings, point};
 use crate::delay::hermite;
 use crate::smooth::Ramp;
-
-/// A point in a file, in seconds.
-const fn point(name: &'static str, doc: &'static str) -> ParamSpec {
-    ParamSpec::new(name, 0.0, 86_400.0, 0.0)
-        .unit(Unit::Seconds)
-        .smoothing(0.0)
-        .doc(doc)
-}
 
 /// `player`: a file on disk, played.
 pub static PLAYER: NodeDescriptor = NodeDescriptor {

@@ -6,7 +6,7 @@ use patchbay_core::{
     no_latency,
 };
 
-use super::{Clip, DECLICK_S, FileEnds, FileJob, Region, file_rings};
+use super::{Clip, DECLICK_S, FileEnds, FileJob, Region, file_rings, point};
 use crate::delay::hermite;
 use crate::smooth::Ramp;
 
@@ -40,14 +40,11 @@ pub static SAMPLER: NodeDescriptor = NodeDescriptor {
             "`oneshot`: plays to the end whatever the gate does; `gate`: stops (3 ms fade) when \
              the gate falls; `loop`: repeats `start`..`end` until the gate falls.",
         ),
-        ParamSpec::new("start", 0.0, 3600.0, 0.0)
-            .unit(Unit::Seconds)
-            .smoothing(0.0)
-            .doc("Where the sample starts, in seconds into the file."),
-        ParamSpec::new("end", 0.0, 3600.0, 0.0)
-            .unit(Unit::Seconds)
-            .smoothing(0.0)
-            .doc("Where it ends (or loops), in seconds; 0 means the end of the file."),
+        point("start", "Where the sample starts, in seconds into the file."),
+        point(
+            "end",
+            "Where it ends (or loops), in seconds; 0 means the end of the file.",
+        ),
         ParamSpec::new("gain", -60.0, 12.0, 0.0)
             .unit(Unit::Db)
             .doc("Level in dB."),

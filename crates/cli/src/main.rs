@@ -290,11 +290,6 @@ pub(crate) fn patch_folder(patch: &Path) -> PathBuf {
 }
 
 fn render(patch: &Path, options: &RenderOptions, output: &Path, input: Option<&Path>) -> Result<()> {
-    if input.is_some() && patchbay_script::is_script(patch) {
-        anyhow::bail!(
-            "--input works with patch files; for a script, `patchbay export` it to a patch file and render that"
-        );
-    }
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new((options.seconds * options.sample_rate as f64) as u64);
         bar.set_style(
@@ -317,6 +312,12 @@ fn render(patch: &Path, options: &RenderOptions, output: &Path, input: Option<&P
         disk_failed |= matches!(report, patchbay_io::DiskReport::Failed { .. });
         say(report.to_string());
     };
+    // Recorders', players' and inputs' relative paths are the patch file's
+    // (or script's) folder's; --input is relative to the current folder.
+    let mut disk = patchbay_io::DiskHost::inline(patch_folder(patch));
+    if let Some(input) = input {
+        disk = disk.with_input(input);
+    }
     let summary = if patchbay_script::is_script(patch) {
         // A script's timers run at their sample times; what they print or
         // fail at is reported as it happens.
@@ -331,15 +332,11 @@ fn render(patch: &Path, options: &RenderOptions, output: &Path, input: Option<&P
             patchbay_nodes::registry(),
             options,
             output,
+            disk,
             &mut progress,
             &mut report,
         )?
     } else {
-        // Recorders' and players' relative paths are the patch file's folder's.
-        let mut disk = patchbay_io::DiskHost::inline(patch_folder(patch));
-        if let Some(input) = input {
-            disk = disk.with_input(input);
-        }
         let summary = render_with_disk(
             &load(patch)?,
             patchbay_nodes::registry(),

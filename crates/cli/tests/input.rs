@@ -86,6 +86,35 @@ fn a_recording_rendered_through_a_gain_comes_out_6_db_down_at_its_pitch() {
 }
 
 #[test]
+fn a_script_renders_its_input_node_from_the_recording_as_the_patch_file_does() {
+    let dir = TempDir::new("input-script");
+    let recording = dir.join("sine.wav");
+    sine_file(&recording, 44_100, 1, 441.0, 1.0);
+    let script = dir.join("trim.rhai");
+    std::fs::write(&script, "input(#{channels: 2}) >> gain(-6) >> out();\n").unwrap();
+    let (from_script, from_patch) = (dir.join("script.wav"), dir.join("patch.wav"));
+    for (source, out) in [
+        (script.as_path(), &from_script),
+        (&repo("patches/input-gain.json"), &from_patch),
+    ] {
+        let result = patchbay(&[
+            "render",
+            source.to_str().unwrap(),
+            "--input",
+            recording.to_str().unwrap(),
+            "--seconds",
+            "1.2",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(result.status.success(), "{}", text(&result.stderr));
+    }
+    let (script_channels, _) = read_channels(&from_script);
+    assert!(rms(&script_channels[0]) > 0.1, "the script heard its input");
+    assert_eq!(script_channels, read_channels(&from_patch).0);
+}
+
+#[test]
 fn an_input_node_without_a_recording_or_with_a_bad_one_is_refused_by_name() {
     let dir = TempDir::new("input-errors");
     let out = dir.join("out.wav");

@@ -140,7 +140,9 @@ const RHAI_RESERVED: &[&str] = &[
 ];
 
 /// The script API's own functions: a node kind with one of these names is
-/// only reachable as `node("kind", ...)`.
+/// only reachable as `node("kind", ...)`. (`handle.input("name")` is a
+/// method taking a handle and a name, so the `input` node kind keeps its
+/// function: `input(2)`, `input(#{channels: 2})`.)
 pub const API_FUNCTIONS: &[&str] = &[
     "node",
     "out",
@@ -173,7 +175,6 @@ pub const API_FUNCTIONS: &[&str] = &[
     "db",
     "name",
     "port",
-    "input",
 ];
 
 /// Method and property names of node handles that ports and parameters

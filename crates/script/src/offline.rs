@@ -45,7 +45,24 @@ impl OfflineSession {
     /// Load `source` in `host` (say, one with its own limits) and start an
     /// engine on its patch.
     pub fn start_with(
+        host: ScriptHost,
+        source: &ScriptSource,
+        registry: &Registry,
+        options: CompileOptions,
+    ) -> Result<Self, ScriptError> {
+        let folder = match source {
+            ScriptSource::File(path) => path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            ScriptSource::Text { dir, .. } => dir.clone(),
+        };
+        OfflineSession::start_on(host, DiskHost::inline(folder), source, registry, options)
+    }
+
+    /// Load `source` in `host` and start an engine on its patch, running
+    /// its disk work on `disk` (an inline host: say, one feeding input
+    /// nodes from a recording).
+    pub fn start_on(
         mut host: ScriptHost,
+        mut disk: DiskHost,
         source: &ScriptSource,
         registry: &Registry,
         options: CompileOptions,
@@ -54,11 +71,6 @@ impl OfflineSession {
         let (mut live, runtime) = LiveEngine::start(patch, registry, options)
             .map_err(|e| ScriptError::new(ErrorKind::Invalid(e)))?;
         let events = host.take_printed().into_iter().map(Event::Print).collect();
-        let folder = match source {
-            ScriptSource::File(path) => path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            ScriptSource::Text { dir, .. } => dir.clone(),
-        };
-        let mut disk = DiskHost::inline(folder);
         disk.start(live.take_disk_jobs())
             .map_err(|e| ScriptError::new(ErrorKind::Engine(e.to_string())))?;
         Ok(OfflineSession {
@@ -149,20 +161,24 @@ pub enum RenderScriptError {
 }
 
 /// Render the script at `path` to a stereo WAV file, running its
-/// callbacks at their sample times and its recorders' and players' disk
-/// work inline. Callback errors and disk reports go to `on_event` with
-/// prints and live changes; they do not stop the render (a failed disk
-/// job is an [`Event::Disk`] report of `DiskReport::Failed`).
+/// callbacks at their sample times and its recorders', players' and input
+/// nodes' disk work on `disk`, an inline host (relative paths: the
+/// script's folder). Callback errors and disk reports go to `on_event`
+/// with prints and live changes; they do not stop the render (a failed
+/// disk job is an [`Event::Disk`] report of `DiskReport::Failed`).
 pub fn render_script_to_wav(
     path: &Path,
     registry: &Registry,
     options: &RenderOptions,
     out: &Path,
+    disk: DiskHost,
     progress: &mut dyn FnMut(u64, u64),
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<RenderSummary, RenderScriptError> {
     options.check()?;
-    let mut session = OfflineSession::start(
+    let mut session = OfflineSession::start_on(
+        ScriptHost::new(registry),
+        disk,
         &ScriptSource::File(path.to_path_buf()),
         registry,
         options.compile_options(),

@@ -143,6 +143,26 @@ fn kinds_spelt_like_keywords_or_api_functions_use_node() {
 }
 
 #[test]
+fn input_is_both_the_input_node_and_the_handles_port_method() {
+    let p = patch(
+        r#"
+        let voice = input(#{channels: 2}).name("voice");
+        let comp = compressor();
+        voice >> comp >> out();
+        input(1) >> comp.input("sidechain");
+        "#,
+    );
+    assert_eq!(p.node("voice").unwrap().kind, "input");
+    assert_eq!(p.node("voice").unwrap().params["channels"], 2.0);
+    assert_eq!(p.node("input_2").unwrap().params["channels"], 1.0);
+    assert!(
+        edges(&p).contains(&"input_2.out -> compressor_1.sidechain".to_string()),
+        "{:?}",
+        edges(&p)
+    );
+}
+
+#[test]
 fn ids_follow_names_and_construction_order_within_a_kind() {
     let p = patch(
         r#"

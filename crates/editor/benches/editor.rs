@@ -89,7 +89,9 @@ impl Headless {
         };
         self.time += 1.0 / 60.0;
         let editor = &mut self.editor;
-        let output = self.ctx.run_ui(input, |ui| editor.show(ui));
+        let mut output = self.ctx.run_ui(input, |ui| editor.show(ui));
+        // No renderer uploads the font atlas here.
+        output.textures_delta.clear();
         self.ctx.tessellate(output.shapes, output.pixels_per_point).len()
     }
 

@@ -423,8 +423,11 @@ fn pointer_in(ui: &Ui, rect: Rect) -> bool {
 
 /// Stand in for a row not drawn this frame: the place it took when last
 /// drawn.
-fn keep_place(ui: &mut Ui, start: Pos2, size: Option<Vec2>) {
-    ui.advance_cursor_after_rect(Rect::from_min_size(start, size.unwrap_or_default()));
+fn keep_place(ui: &mut Ui, size: Option<Vec2>) {
+    // Allocating (rather than advancing the cursor from its corner) follows
+    // the row's layout: output rows run right to left, where the cursor's
+    // far corner is infinite.
+    ui.allocate_space(size.unwrap_or_default());
 }
 
 /// A pin that records where it was drawn (if its row was).
@@ -632,12 +635,11 @@ impl SnarlViewer<Item> for Viewer<'_> {
                 return;
             }
         };
-        let start = ui.cursor().min;
         // The header's ui spans the whole node: out of view, so is the
         // node. Titles smaller than a few pixels are not drawn either.
         let readable = self.to_screen.scaling >= TITLE_SCALE;
         if item.header.is_some() && !(readable && ui.is_rect_visible(ui.max_rect())) {
-            keep_place(ui, start, item.header);
+            keep_place(ui, item.header);
             return;
         }
         let kind = item.desc.map_or("?", |d| d.kind);
@@ -651,7 +653,7 @@ impl SnarlViewer<Item> for Viewer<'_> {
             ui.colored_label(ERROR_COLOUR, "⚠").on_hover_text(fault);
             header.response.on_hover_text(fault);
         }
-        item.header = Some(ui.min_rect().max - start);
+        item.header = Some(ui.min_rect().size());
     }
 
     fn inputs(&mut self, item: &Item) -> usize {
@@ -669,7 +671,6 @@ impl SnarlViewer<Item> for Viewer<'_> {
     }
 
     fn show_input(&mut self, pin: &InPin, ui: &mut Ui, snarl: &mut Snarl<Item>) -> impl SnarlPin + 'static {
-        let start = ui.cursor().min;
         let Item::Node(item) = &mut snarl[pin.id.node] else {
             return Pin::hidden(PinInfo::default());
         };
@@ -679,7 +680,7 @@ impl SnarlViewer<Item> for Viewer<'_> {
         let port = desc.inputs.get(row);
         let look = port.map_or_else(param_pin, |p| pin_info(p.kind));
         if !self.draws(ui, item.inputs[row]) {
-            keep_place(ui, start, item.inputs[row]);
+            keep_place(ui, item.inputs[row]);
             return Pin::hidden(look);
         }
         let summed = pin.remotes.len() > 1;
@@ -708,12 +709,11 @@ impl SnarlViewer<Item> for Viewer<'_> {
             }
             at
         };
-        item.inputs[row] = Some(ui.min_rect().max - start);
+        item.inputs[row] = Some(ui.min_rect().size());
         self.pin(look, &at)
     }
 
     fn show_output(&mut self, pin: &OutPin, ui: &mut Ui, snarl: &mut Snarl<Item>) -> impl SnarlPin + 'static {
-        let start = ui.cursor().min;
         let Item::Node(item) = &mut snarl[pin.id.node] else {
             return Pin::hidden(PinInfo::default());
         };
@@ -723,7 +723,7 @@ impl SnarlViewer<Item> for Viewer<'_> {
         };
         let look = pin_info(port.kind);
         if !self.draws(ui, item.outputs[row]) {
-            keep_place(ui, start, item.outputs[row]);
+            keep_place(ui, item.outputs[row]);
             return Pin::hidden(look);
         }
         let label = ui.label(format!("{}{}", port.name, channel_tag(port.channels)));
@@ -738,7 +738,7 @@ impl SnarlViewer<Item> for Viewer<'_> {
             });
             self.actions.push(Action::Probe(at.clone()));
         }
-        item.outputs[row] = Some(ui.min_rect().max - start);
+        item.outputs[row] = Some(ui.min_rect().size());
         self.pin(look, &at)
     }
 
@@ -757,7 +757,7 @@ impl SnarlViewer<Item> for Viewer<'_> {
             Item::Node(item) => {
                 let start = ui.cursor().min;
                 if !ui.is_rect_visible(Rect::from_min_size(start, TELEMETRY_SIZE)) || !self.detail {
-                    keep_place(ui, start, Some(TELEMETRY_SIZE));
+                    keep_place(ui, Some(TELEMETRY_SIZE));
                     return;
                 }
                 let tap = (self.taps)(&item.id);

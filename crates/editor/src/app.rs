@@ -106,6 +106,7 @@ impl Editor {
     pub fn new(doc: Document, sink: Sink) -> Editor {
         let mut canvas = Canvas::default();
         canvas.sync(&doc);
+        canvas.fit_to_view();
         let watch = doc
             .path()
             .filter(|p| p.exists())
@@ -555,51 +556,47 @@ impl Editor {
         }
     }
 
-    /// The device and buffer size pickers; a choice restarts the audio.
+    /// The device and buffer size pickers, in one menu; a choice restarts
+    /// the audio.
     fn output_choice(&mut self, ui: &mut Ui) {
         let mut spec = self.audio.output().clone();
-        let shown = match (&spec.host, &spec.device) {
+        let device = match (&spec.host, &spec.device) {
             (Some(host), Some(device)) => format!("{host}: {device}"),
             _ => "default device".to_string(),
         };
-        let devices = &mut self.devices;
-        egui::ComboBox::from_label("device")
-            .selected_text(shown)
-            .width(200.0)
-            .show_ui(ui, |ui| {
-                if ui
-                    .selectable_label(spec.device.is_none(), "default device")
-                    .clicked()
-                {
-                    (spec.host, spec.device) = (None, None);
-                }
-                // Listing devices asks the sound system: only when the list opens.
-                for (host, id, name) in devices.get_or_insert_with(output_devices).iter() {
-                    let picked = spec.host == Some(*host) && spec.device.as_deref() == Some(id.as_str());
-                    if ui
-                        .selectable_label(picked, format!("{host}: {id}"))
-                        .on_hover_text(name)
-                        .clicked()
-                    {
-                        (spec.host, spec.device) = (Some(*host), Some(id.clone()));
-                    }
-                }
-            })
-            .response
-            .on_hover_text("where the sound goes");
         let buffer = spec
             .buffer
             .map_or("default buffer".to_string(), |b| format!("{b} frames"));
-        egui::ComboBox::from_label("buffer")
-            .selected_text(buffer)
-            .show_ui(ui, |ui| {
-                ui.selectable_value(&mut spec.buffer, None, "default buffer");
-                for frames in BUFFER_SIZES {
-                    ui.selectable_value(&mut spec.buffer, Some(frames), format!("{frames} frames"));
+        let devices = &mut self.devices;
+        ui.menu_button(format!("{device}, {buffer} ⏷"), |ui| {
+            ui.label("Output device");
+            if ui
+                .selectable_label(spec.device.is_none(), "default device")
+                .clicked()
+            {
+                (spec.host, spec.device) = (None, None);
+            }
+            // Listing devices asks the sound system: only when the menu opens.
+            for (host, id, name) in devices.get_or_insert_with(output_devices).iter() {
+                let picked = spec.host == Some(*host) && spec.device.as_deref() == Some(id.as_str());
+                if ui
+                    .selectable_label(picked, format!("{host}: {id}"))
+                    .on_hover_text(name)
+                    .clicked()
+                {
+                    (spec.host, spec.device) = (Some(*host), Some(id.clone()));
                 }
-            })
-            .response
-            .on_hover_text("frames per device callback: smaller answers sooner, larger is safer");
+            }
+            ui.separator();
+            ui.label("Buffer")
+                .on_hover_text("frames per device callback: smaller answers sooner, larger is safer");
+            ui.selectable_value(&mut spec.buffer, None, "default buffer");
+            for frames in BUFFER_SIZES {
+                ui.selectable_value(&mut spec.buffer, Some(frames), format!("{frames} frames"));
+            }
+        })
+        .response
+        .on_hover_text("where the sound goes, and in blocks of how many frames");
         let current = self.audio.output();
         if (spec.host, &spec.device, spec.buffer) != (current.host, &current.device, current.buffer) {
             self.audio.set_output(spec, self.doc.patch());
@@ -742,6 +739,7 @@ impl Editor {
         self.doc = doc;
         self.canvas = Canvas::default();
         self.canvas.sync(&self.doc);
+        self.canvas.fit_to_view();
         self.faults.clear();
         if self.audio.is_on() {
             self.set_audio(true);

@@ -42,11 +42,14 @@ const AUTO_LAYOUT_COLUMNS: usize = 6;
 const TELEMETRY_SIZE: Vec2 = egui::vec2(180.0, 60.0);
 /// Below this zoom, labels and knobs are too small to read or use: rows
 /// keep their place without being drawn.
-const DETAIL_SCALE: f32 = 0.5;
+const DETAIL_SCALE: f32 = 0.4;
 /// Below this zoom, node titles are a few pixels high: not drawn.
 const TITLE_SCALE: f32 = 0.3;
-/// What a node takes on the canvas, roughly, for fitting the view.
+/// What a node not drawn yet takes on the canvas, roughly, for fitting the
+/// view.
 const TYPICAL_NODE: Vec2 = egui::vec2(200.0, 160.0);
+/// For how many frames a fit measures nodes again.
+const FIT_FRAMES: u8 = 6;
 /// How far past an output row its pin reaches, for hovering it.
 const PIN_REACH: f32 = 14.0;
 /// How wide a note's text runs before it wraps.
@@ -166,7 +169,11 @@ pub struct Canvas {
     /// Kinds offered for the wire dropped last, computed once per drop.
     dropped: Option<(WireEnd, Vec<&'static NodeDescriptor>)>,
     note_edit: Option<NoteEdit>,
-    fit: bool,
+    /// Frames left to fit the view in: a node's size settles over the
+    /// frames after it is first drawn, and each fit measures it again.
+    fit: u8,
+    /// Each node's size in canvas units, as last drawn.
+    sizes: HashMap<NodeId, Vec2>,
 }
 
 impl Default for Canvas {
@@ -180,7 +187,8 @@ impl Default for Canvas {
             query: String::new(),
             dropped: None,
             note_edit: None,
-            fit: false,
+            fit: 0,
+            sizes: HashMap::new(),
         }
     }
 }
@@ -341,7 +349,7 @@ impl Canvas {
 
     /// Show every node at the next frame.
     pub fn fit_to_view(&mut self) {
-        self.fit = true;
+        self.fit = FIT_FRAMES;
     }
 
     /// Start typing into note `index` (a new one, say).
@@ -367,8 +375,10 @@ impl Canvas {
 
     /// The transform that shows every node and note inside `view`.
     fn fitting(&self, view: Rect) -> Option<TSTransform> {
-        let bounds = (self.snarl.nodes_pos())
-            .map(|(pos, _)| Rect::from_min_size(pos, TYPICAL_NODE))
+        let bounds = (self.snarl.nodes_pos_ids())
+            .map(|(node, pos, _)| {
+                Rect::from_min_size(pos, self.sizes.get(&node).copied().unwrap_or(TYPICAL_NODE))
+            })
             .reduce(|a, b| a.union(b))?;
         let bounds = bounds.expand(40.0);
         let scale = (view.size() / bounds.size()).min_elem().clamp(0.2, 1.0);
@@ -381,8 +391,12 @@ impl Canvas {
     /// Draw the canvas; returns what the user did on it.
     pub fn show(&mut self, ui: &mut Ui, doc: &Document, live: &Live<'_>) -> Vec<Action> {
         self.pins.borrow_mut().clear();
-        let fit = std::mem::take(&mut self.fit)
-            .then(|| self.fitting(ui.available_rect_before_wrap()))
+        let fit = (self.fit > 0)
+            .then(|| {
+                self.fit -= 1;
+                ui.ctx().request_repaint();
+                self.fitting(ui.available_rect_before_wrap())
+            })
             .flatten();
         let mut viewer = Viewer {
             doc,
@@ -397,6 +411,7 @@ impl Canvas {
             query: &mut self.query,
             dropped: &mut self.dropped,
             note_edit: &mut self.note_edit,
+            sizes: &mut self.sizes,
         };
         // Labels on nodes are names, not text to select: a drag on one
         // moves the node, and egui spends nothing on text selection.
@@ -474,6 +489,7 @@ struct Viewer<'a> {
     query: &'a mut String,
     dropped: &'a mut Option<(WireEnd, Vec<&'static NodeDescriptor>)>,
     note_edit: &'a mut Option<NoteEdit>,
+    sizes: &'a mut HashMap<NodeId, Vec2>,
 }
 
 /// The pin look of a port: colour by kind.
@@ -895,6 +911,10 @@ impl SnarlViewer<Item> for Viewer<'_> {
                 }
             }
         }
+    }
+
+    fn final_node_rect(&mut self, node: NodeId, rect: Rect, _: &mut Ui, _: &mut Snarl<Item>) {
+        self.sizes.insert(node, rect.size());
     }
 
     fn current_transform(&mut self, to_global: &mut TSTransform, _: &mut Snarl<Item>) {

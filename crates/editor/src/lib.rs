@@ -66,7 +66,7 @@ pub fn run(file: Option<&Path>, options: Options) -> Result<(), RunError> {
         renderer: eframe::Renderer::Glow,
         viewport: egui::ViewportBuilder::default()
             .with_title("patchbay")
-            .with_inner_size([1280.0, 800.0]),
+            .with_inner_size([1440.0, 900.0]),
         ..Default::default()
     };
     let open = move |_: &eframe::CreationContext<'_>| {

@@ -621,11 +621,35 @@ fn a_buffer_size_is_chosen_in_the_transport_bar() {
     let file = dir.join("patch.json");
     std::fs::write(&file, sine_patch().to_json()).unwrap();
     let mut harness = harness_on(&file);
-    harness.get_by_label("buffer").click();
+    harness.get_by_label("default device, default buffer ⏷").click();
     settle(&mut harness);
     harness.get_by_label("256 frames").click();
     settle(&mut harness);
     assert_eq!(harness.state().audio().output().buffer, Some(256));
     assert_eq!(harness.state().document().patch(), &sine_patch());
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_opened_patch_is_fitted_to_the_window() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../patches/demo.json");
+    let mut harness = harness_on(&demo);
+    // A node's size settles over its first frames; the fit follows it.
+    harness.run_steps(8);
+    let window = egui::Rect::from_min_size(Pos2::ZERO, egui::vec2(1280.0, 800.0));
+    let patch = harness.state().document().patch().clone();
+    let registry = patchbay_nodes::registry();
+    let mut pins = 0;
+    for node in &patch.nodes {
+        for port in registry.get(&node.kind).unwrap().outputs {
+            let port = format!("{}.{}", node.id, port.name);
+            let at = pin(&harness, &port);
+            assert!(
+                window.contains(at),
+                "{port} is drawn at {at:?}, outside the window"
+            );
+            pins += 1;
+        }
+    }
+    assert!(pins > 20);
 }

@@ -1,10 +1,13 @@
 //! Helpers shared by the workspace-level tests in `tests/`: paths into the
-//! repository, rendering a patch to memory, reading WAV files back, and the
-//! sound measurements of `patchbay_nodes::analysis`.
+//! repository, rendering a patch to memory, reading WAV files back, the
+//! sound measurements of `patchbay_nodes::analysis`, and private JACK
+//! servers. The crates' own tests use them too.
 
 use std::path::{Path, PathBuf};
 
 use patchbay_core::{CompileOptions, Patch, Schedule, compile, load_patch};
+
+pub mod jack;
 pub use patchbay_nodes::analysis::*;
 
 /// A path relative to the repository root.
@@ -38,8 +41,16 @@ pub fn render(patch: &Patch, seconds: f64, sample_rate: u32) -> (Vec<f32>, Vec<f
     (left, right)
 }
 
-/// Read a stereo WAV file written by patchbay as floats: (left, right, rate).
+/// Read a stereo WAV file written by patchbay as floats: (left, right, rate)
+/// (a mono file: the same channel twice).
 pub fn read_wav(path: &Path) -> (Vec<f32>, Vec<f32>, u32) {
+    let (channels, rate) = read_channels(path);
+    let right = channels.get(1).unwrap_or(&channels[0]).clone();
+    (channels[0].clone(), right, rate)
+}
+
+/// A WAV file as floats per channel, and its rate.
+pub fn read_channels(path: &Path) -> (Vec<Vec<f32>>, u32) {
     let mut reader = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = reader.spec();
     let samples: Vec<f32> = match spec.sample_format {
@@ -52,10 +63,11 @@ pub fn read_wav(path: &Path) -> (Vec<f32>, Vec<f32>, u32) {
                 .collect()
         }
     };
-    let channels = spec.channels as usize;
-    let left = samples.iter().step_by(channels).copied().collect();
-    let right = samples.iter().skip(1).step_by(channels).copied().collect();
-    (left, right, spec.sample_rate)
+    let n = spec.channels as usize;
+    let channels = (0..n)
+        .map(|c| samples.iter().skip(c).step_by(n).copied().collect())
+        .collect();
+    (channels, spec.sample_rate)
 }
 
 /// A fresh path `name` in this test process's scratch folder.

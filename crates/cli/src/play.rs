@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use patchbay_core::DiskJob;
 use patchbay_core::{Applied, CompileOptions, LiveEngine, LiveError};
-use patchbay_io::input::{InputSpec, LiveInput};
+use patchbay_io::input::{InputNodes, InputSpec};
 use patchbay_io::{
     CpalOutput, DeviceError, DiskHost, DiskReport, HostChoice, OutputSpec, PatchWatcher, Player, PlayerEvent,
     Status,
 };
-use patchbay_nodes::input::InputJob;
 use patchbay_nodes::record::{Destination, Encoding, recording};
 
 /// How often the control loop wakes: garbage, faults, reloads.
@@ -67,17 +66,14 @@ pub fn play(args: PlayArgs) -> Result<()> {
     }
     // Recorders and players run their disk work on threads of their own.
     let mut disk = DiskHost::threaded(crate::patch_folder(&args.patch));
-    let mut inputs = Inputs {
-        spec: InputSpec {
-            host: args.host,
-            device: args.input.clone(),
-            channels: 0,
-        },
-        rate,
-        live: None,
+    let spec = InputSpec {
+        host: args.host,
+        device: args.input.clone(),
+        channels: 0,
     };
-    let (jobs, error) = inputs.claim(live.take_disk_jobs());
-    if let Some(e) = error {
+    let mut inputs = InputNodes::new(spec, rate);
+    let (jobs, errors) = inputs.claim(live.take_disk_jobs());
+    if let Some(e) = input_error(errors) {
         return Err(e);
     }
     disk.start(jobs)?;
@@ -119,7 +115,7 @@ pub fn play(args: PlayArgs) -> Result<()> {
     for text in script.as_mut().map(|s| s.take_printed()).unwrap_or_default() {
         line.message(&text);
     }
-    if let Some(input) = &inputs.live {
+    if let Some(input) = inputs.device() {
         line.message(&format!("input from {}", input.describe()));
     } else if args.input.is_some() {
         line.message("note: --input is not opened: the patch has no input node");
@@ -144,7 +140,7 @@ pub fn play(args: PlayArgs) -> Result<()> {
             Some(PlayerEvent::DeviceBack { device }) => line.message(&format!("{device} is back, playing")),
             None => {}
         }
-        if let Some(event) = inputs.live.as_mut().and_then(LiveInput::poll) {
+        if let Some(event) = inputs.poll() {
             line.message(&match event {
                 PlayerEvent::DeviceLost { device, message } => format!(
                     "error: {device} failed: {}; input nodes are silent until it is back",
@@ -175,8 +171,8 @@ pub fn play(args: PlayArgs) -> Result<()> {
         }
         // Nodes built by a reload or a script bring their disk work; one
         // that cannot start is reported, the rest play.
-        let (jobs, error) = inputs.claim(live.take_disk_jobs());
-        if let Some(e) = error {
+        let (jobs, errors) = inputs.claim(live.take_disk_jobs());
+        if let Some(e) = input_error(errors) {
             line.message(&format!("error: {e:#}"));
         }
         if let Err(e) = disk.start(jobs) {
@@ -219,48 +215,21 @@ pub fn play(args: PlayArgs) -> Result<()> {
     Ok(())
 }
 
-/// The device input of a patch's input nodes, opened when the first one
-/// appears (at the start, or in a reload).
-struct Inputs {
-    spec: InputSpec,
-    rate: u32,
-    live: Option<LiveInput>,
-}
-
-impl Inputs {
-    /// Feed the input nodes among `jobs` from the device; the other jobs
-    /// are returned for the disk host, with what went wrong, if anything
-    /// (an input node without a device stays silent).
-    fn claim(&mut self, jobs: Vec<(String, DiskJob)>) -> (Vec<(String, DiskJob)>, Option<anyhow::Error>) {
-        let widest = jobs
-            .iter()
-            .filter_map(|(_, job)| job.peek::<InputJob>())
-            .map(|job| job.channels)
-            .max();
-        let mut error = None;
-        if let Some(channels) = widest
-            && self.live.is_none()
-        {
-            self.spec.channels = channels;
-            match LiveInput::open(self.spec.clone(), self.rate) {
-                Ok(live) => self.live = Some(live),
-                Err(e) => {
-                    error = Some(anyhow!(
-                        "{}; try `patchbay render --input FILE`",
-                        one_line(&e.to_string())
-                    ))
-                }
-            }
-        }
-        let Some(live) = &mut self.live else {
-            let rest = jobs
-                .into_iter()
-                .filter(|(_, job)| job.peek::<InputJob>().is_none());
-            return (rest.collect(), error);
-        };
-        let (rest, errors) = live.claim(jobs);
-        (rest, (!errors.is_empty()).then(|| anyhow!(errors.join("; "))))
+/// What went wrong feeding input nodes from the device, one message.
+fn input_error(errors: Vec<(String, String)>) -> Option<anyhow::Error> {
+    // Nodes that failed alike (no device for any of them) share one line.
+    let mut by_message = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (node, message) in errors {
+        by_message
+            .entry(one_line(&message))
+            .or_default()
+            .push(format!("`{node}`"));
     }
+    let lines = Vec::from_iter(
+        (by_message.into_iter())
+            .map(|(message, nodes)| format!("input node {}: {message}", nodes.join(", "))),
+    );
+    (!lines.is_empty()).then(|| anyhow!("{}; try `patchbay render --input FILE`", lines.join("; ")))
 }
 
 fn no_device(err: DeviceError) -> anyhow::Error {

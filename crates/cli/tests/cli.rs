@@ -1,23 +1,11 @@
 //! The `patchbay` binary end to end: exit codes, messages, files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
-}
+use std::path::PathBuf;
+use std::process::Command;
 
-fn patchbay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_patchbay"))
-        .args(args)
-        .current_dir(repo(""))
-        .output()
-        .expect("patchbay runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{patchbay, repo, text};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("patchbay-cli-{name}-{}", std::process::id()));

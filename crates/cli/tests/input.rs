@@ -3,27 +3,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-use common::{TempDir, read_channels};
+use common::{TempDir, patchbay, read_channels, repo, text};
 use patchbay_nodes::analysis::{peak_frequency, rms, to_db};
-
-fn repo(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
-}
-
-fn patchbay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_patchbay"))
-        .args(args)
-        .current_dir(repo(""))
-        .output()
-        .expect("patchbay runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A 16-bit WAV of `channels` identical half-scale sines at `freq`.
 fn sine_file(path: &Path, rate: u32, channels: u16, freq: f64, seconds: f64) {

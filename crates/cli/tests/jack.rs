@@ -7,20 +7,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use common::{JackServer, TempDir, read_channels};
-use patchbay_nodes::analysis::{peak_frequency, rms, to_db};
+use common::{JackServer, TempDir, patchbay_on, read_channels, recording_patch, repo};
 
-fn repo(relative: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(relative)
-        .display()
-        .to_string()
+fn repo_str(relative: &str) -> String {
+    repo(relative).display().to_string()
 }
+use patchbay_nodes::analysis::{peak_frequency, rms, to_db};
 
 /// A child process killed when the test ends, however it ends.
 struct Running(Child);
@@ -34,19 +29,21 @@ impl Drop for Running {
 
 /// `patches/sine.json` (440 Hz at half scale) playing as JACK client `src_out`.
 fn sine_source(server: &JackServer) -> Running {
-    let child = server
-        .patchbay(&[
+    let child = patchbay_on(
+        server,
+        &[
             "play",
-            &repo("patches/sine.json"),
+            &repo_str("patches/sine.json"),
             "--host",
             "jack",
             "--device",
             "src",
             "--seconds",
             "30",
-        ])
-        .spawn()
-        .unwrap();
+        ],
+    )
+    .spawn()
+    .unwrap();
     Running(child)
 }
 
@@ -73,8 +70,9 @@ fn record_captures_what_another_client_plays() {
     let dir = TempDir::new("jack-record");
     let take = dir.join("take.wav");
     let _source = sine_source(&server);
-    let recorder = server
-        .patchbay(&[
+    let recorder = patchbay_on(
+        &server,
+        &[
             "record",
             "--host",
             "jack",
@@ -87,10 +85,11 @@ fn record_captures_what_another_client_plays() {
             "--seconds",
             "3",
             "-o",
-        ])
-        .arg(&take)
-        .spawn()
-        .unwrap();
+        ],
+    )
+    .arg(&take)
+    .spawn()
+    .unwrap();
     server.wait_for_ports(&["src_out:out_0", "take_in:in_0"]);
     server.connect("src_out:out_0", "take_in:in_0");
     let stderr = finish(recorder);
@@ -111,10 +110,11 @@ fn play_feeds_its_input_node_from_jack_and_records_the_master() {
     let dir = TempDir::new("jack-play-input");
     let master = dir.join("master.wav");
     let _source = sine_source(&server);
-    let effect = server
-        .patchbay(&[
+    let effect = patchbay_on(
+        &server,
+        &[
             "play",
-            &repo("patches/input-gain.json"),
+            &repo_str("patches/input-gain.json"),
             "--host",
             "jack",
             "--device",
@@ -124,10 +124,11 @@ fn play_feeds_its_input_node_from_jack_and_records_the_master() {
             "--seconds",
             "3",
             "--record",
-        ])
-        .arg(&master)
-        .spawn()
-        .unwrap();
+        ],
+    )
+    .arg(&master)
+    .spawn()
+    .unwrap();
     server.wait_for_ports(&["src_out:out_0", "src_out:out_1", "fx_in:in_0", "fx_in:in_1"]);
     server.connect("src_out:out_0", "fx_in:in_0");
     server.connect("src_out:out_1", "fx_in:in_1");
@@ -152,8 +153,9 @@ fn record_reports_its_input_failing_and_keeps_what_it_had() {
     let mut server = JackServer::start();
     let dir = TempDir::new("jack-input-fault");
     let take = dir.join("take.wav");
-    let recorder = server
-        .patchbay(&[
+    let recorder = patchbay_on(
+        &server,
+        &[
             "record",
             "--host",
             "jack",
@@ -162,10 +164,11 @@ fn record_reports_its_input_failing_and_keeps_what_it_had() {
             "--seconds",
             "4",
             "-o",
-        ])
-        .arg(&take)
-        .spawn()
-        .unwrap();
+        ],
+    )
+    .arg(&take)
+    .spawn()
+    .unwrap();
     server.wait_for_ports(&["gone_in:in_0", "gone_in:in_1"]);
     std::thread::sleep(Duration::from_secs(1));
     server.stop();
@@ -183,38 +186,12 @@ fn record_reports_its_input_failing_and_keeps_what_it_had() {
     );
 }
 
-/// A 441 Hz sine recorded as 16-bit takes named `vocal` in `takes/`.
-fn recording_patch(dir: &Path) -> PathBuf {
-    let path = dir.join("rec.json");
-    std::fs::write(
-        &path,
-        r#"{
-  "format": "patchbay",
-  "version": 2,
-  "nodes": [
-    { "id": "osc", "kind": "sine", "params": { "freq": 441, "amp": 0.5 } },
-    { "id": "vocal", "kind": "record", "params": { "state": 2, "format": 2 },
-      "settings": { "folder": "takes" } },
-    { "id": "out", "kind": "output" }
-  ],
-  "edges": [
-    { "from": "osc.out", "to": "vocal.in" },
-    { "from": "osc.out", "to": "out.in" }
-  ]
-}
-"#,
-    )
-    .unwrap();
-    path
-}
-
 #[test]
 fn a_take_recorded_live_survives_the_process_being_killed() {
     let server = JackServer::start();
     let dir = TempDir::new("jack-crash");
     let patch = recording_patch(dir.path());
-    let child = server
-        .patchbay(&["play", "--host", "jack", "--device", "crash"])
+    let child = patchbay_on(&server, &["play", "--host", "jack", "--device", "crash"])
         .arg(&patch)
         .spawn()
         .unwrap();

@@ -3,25 +3,13 @@
 //! discards the sound, unclocked); the real-time tests against a JACK
 //! server live in `crates/io/tests/jack.rs`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::{patchbay, repo, text};
 use std::time::Duration;
-
-fn repo(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
-}
-
-fn patchbay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_patchbay"))
-        .args(args)
-        .current_dir(repo(""))
-        .output()
-        .expect("patchbay runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("patchbay-play-{name}-{}", std::process::id()));

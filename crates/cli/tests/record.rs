@@ -2,9 +2,12 @@
 //! take that survives a killed process is in `jack.rs`: it records at
 //! real-time pace).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::recording_patch;
 use patchbay_nodes::analysis::{peak_frequency, rms};
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -12,32 +15,6 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A 441 Hz sine recorded as 16-bit takes named `vocal` in `takes/`
-/// (relative to the patch file).
-fn write_patch(dir: &Path) -> PathBuf {
-    let path = dir.join("rec.json");
-    std::fs::write(
-        &path,
-        r#"{
-  "format": "patchbay",
-  "version": 2,
-  "nodes": [
-    { "id": "osc", "kind": "sine", "params": { "freq": 441, "amp": 0.5 } },
-    { "id": "vocal", "kind": "record", "params": { "state": 2, "format": 2 },
-      "settings": { "folder": "takes" } },
-    { "id": "out", "kind": "output" }
-  ],
-  "edges": [
-    { "from": "osc.out", "to": "vocal.in" },
-    { "from": "osc.out", "to": "out.in" }
-  ]
-}
-"#,
-    )
-    .unwrap();
-    path
 }
 
 /// The take as floats, checked to be a 441 Hz sine at the right level.
@@ -66,7 +43,7 @@ fn check_take(path: &Path) -> f64 {
 #[test]
 fn render_writes_a_numbered_take_beside_the_patch() {
     let dir = temp_dir("render");
-    let patch = write_patch(&dir);
+    let patch = recording_patch(&dir);
     for _ in 0..2 {
         let out = Command::new(env!("CARGO_BIN_EXE_patchbay"))
             .args(["render", patch.to_str().unwrap(), "--seconds", "1.5", "-o"])

@@ -5,7 +5,9 @@
 //! With no sound card the engine runs on the null output and says so: the
 //! editor never fails because audio did. File players, samplers and
 //! recorders get their disk work from a [`DiskHost`], whose failures (a
-//! missing file) are reported against their node.
+//! missing file) are reported against their node. Input nodes hear the
+//! sound card's input (or JACK's), opened when the first appears, as in
+//! `patchbay play`.
 //!
 //! The engine has no per-port level readings; hovering an output adds a
 //! `meter` node on that output to the playing patch only (a probe: the
@@ -19,10 +21,12 @@ use patchbay_core::{
     Applied, CompileOptions, DEFAULT_BLOCK, LiveEngine, Node, Patch, PortRef, Registry, Runtime, Tap,
 };
 use patchbay_io::disk::DiskError;
+use patchbay_io::input::{InputNodes, InputSpec};
 use patchbay_io::{
     CpalOutput, DeviceError, DiskHost, DiskReport, Driver, NullOutput, Output, OutputSpec, Player, Running,
     Status,
 };
+use patchbay_nodes::input::InputJob;
 
 use crate::document::Change;
 use crate::telemetry;
@@ -78,6 +82,8 @@ struct Session {
     live: LiveEngine,
     host: Host,
     disk: DiskHost,
+    /// The device feeding input nodes; `None` off the sound card.
+    inputs: Option<InputNodes>,
     /// The output measured for the pointer, and the probe's readings.
     probe: Option<(PortRef, Arc<Tap>)>,
 }
@@ -188,9 +194,17 @@ impl Audio {
             }
         };
         if self.sink == Sink::Offline {
-            self.finish_start(live, Host::Offline(runtime), None);
+            self.finish_start(live, Host::Offline(runtime), None, None);
             return;
         }
+        let inputs = (self.sink == Sink::Device).then(|| {
+            let spec = InputSpec {
+                host: self.spec.host,
+                device: None,
+                channels: 0,
+            };
+            InputNodes::new(spec, rate)
+        });
         let player = match Player::start(device, runtime, rate) {
             Ok(p) => p,
             Err(e) => {
@@ -206,17 +220,23 @@ impl Audio {
                 };
                 match Player::start(Box::new(Silent), runtime, NULL_RATE) {
                     Ok(player) => {
-                        self.finish_start(live, Host::Player(player), why_silent);
+                        self.finish_start(live, Host::Player(player), None, why_silent);
                     }
                     Err(e) => self.message = Some(format!("cannot start the null output: {e}")),
                 }
                 return;
             }
         };
-        self.finish_start(live, Host::Player(player), why_silent);
+        self.finish_start(live, Host::Player(player), inputs, why_silent);
     }
 
-    fn finish_start(&mut self, mut live: LiveEngine, host: Host, why_silent: Option<String>) {
+    fn finish_start(
+        &mut self,
+        live: LiveEngine,
+        host: Host,
+        inputs: Option<InputNodes>,
+        why_silent: Option<String>,
+    ) {
         self.transport = Transport {
             device: match &host {
                 Host::Player(player) => player.describe(),
@@ -225,16 +245,43 @@ impl Audio {
             ..Transport::default()
         };
         self.message = why_silent.map(|why| format!("{why}; playing silently on the null output"));
-        let mut disk = DiskHost::threaded(self.folder.clone());
-        if let Err(e) = disk.start(live.take_disk_jobs()) {
-            self.note_disk_error(e);
-        }
         self.session = Some(Session {
             live,
             host,
-            disk,
+            disk: DiskHost::threaded(self.folder.clone()),
+            inputs,
             probe: None,
         });
+        self.start_disk_work();
+    }
+
+    /// Start what new nodes handed over: input nodes to the input device,
+    /// the rest to the disk host. What cannot start is a fault on its node.
+    fn start_disk_work(&mut self) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let jobs = session.live.take_disk_jobs();
+        let (jobs, unheard) = match &mut session.inputs {
+            Some(inputs) => inputs.claim(jobs),
+            None => {
+                let (inputs, rest): (Vec<_>, Vec<_>) =
+                    (jobs.into_iter()).partition(|(_, job)| job.peek::<InputJob>().is_some());
+                let why = "silent: audio is not on a sound card";
+                (
+                    rest,
+                    Vec::from_iter(inputs.into_iter().map(|(node, _)| (node, why.to_string()))),
+                )
+            }
+        };
+        let started = session.disk.start(jobs);
+        for (node, why) in unheard {
+            self.message = Some(format!("input node `{node}`: {why}"));
+            self.faults.insert(node, why);
+        }
+        if let Err(e) = started {
+            self.note_disk_error(e);
+        }
     }
 
     /// Stop the engine.
@@ -260,9 +307,7 @@ impl Audio {
         let result = if changes.contains(&Change::Graph) {
             session.probe = None;
             let applied = session.live.apply(patch.clone()).map(|_: Applied| ());
-            if let Err(e) = session.disk.start(session.live.take_disk_jobs()) {
-                self.note_disk_error(e);
-            }
+            self.start_disk_work();
             applied
         } else {
             changes.iter().try_for_each(|change| match change {
@@ -294,6 +339,14 @@ impl Audio {
                 self.transport.xruns = status.totals.xruns;
                 self.transport.peak = (self.transport.peak * PEAK_FALL_PER_FRAME).max(status.peak);
                 self.transport.device = player.describe();
+            }
+            if let Some(event) = session.inputs.as_mut().and_then(InputNodes::poll) {
+                self.message = Some(match event {
+                    patchbay_io::PlayerEvent::DeviceLost { device, message } => {
+                        format!("{device} failed: {message}; input nodes are silent until it is back")
+                    }
+                    patchbay_io::PlayerEvent::DeviceBack { device } => format!("{device} is back"),
+                });
             }
             let reports = session.disk.reports();
             self.take_reports(reports);
@@ -429,6 +482,21 @@ mod tests {
 
     fn port(text: &str) -> patchbay_core::PortRef {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn input_nodes_off_the_sound_card_are_silent_and_say_so() {
+        let mut patch = Patch::default();
+        patch.nodes.push(Node::new("mic", "input"));
+        patch.nodes.push(Node::new("out", "output"));
+        patch.connect("mic.out", "out.in");
+        let mut audio = Audio::new(patchbay_nodes::registry(), Sink::Offline);
+        audio.start(&patch);
+        assert!(audio.is_on());
+        let faults = audio.take_faults();
+        assert_eq!(Vec::from_iter(faults.keys()), ["mic"]);
+        assert!(faults["mic"].contains("not on a sound card"), "{faults:?}");
+        assert!(audio.render(8).iter().all(|&x| x == 0.0));
     }
 
     #[test]

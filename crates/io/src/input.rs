@@ -380,6 +380,70 @@ impl InputCallback {
     }
 }
 
+/// What went wrong, by node id.
+pub type NodeErrors = Vec<(String, String)>;
+
+/// The device input of a patch's input nodes: opened when the first one
+/// appears (at the start, or in a later edit), then feeding every input
+/// node handed to it. Without a device the nodes stay silent.
+pub struct InputNodes {
+    spec: InputSpec,
+    rate: u32,
+    live: Option<LiveInput>,
+}
+
+impl InputNodes {
+    /// Input nodes of an engine at `rate` Hz will be fed from `spec`'s device.
+    pub fn new(spec: InputSpec, rate: u32) -> InputNodes {
+        InputNodes {
+            spec,
+            rate,
+            live: None,
+        }
+    }
+
+    /// Feed the input nodes among `jobs` from the device, opening it if
+    /// need be; the other jobs are returned for the disk host, with what
+    /// went wrong by node (an input node without a device stays silent).
+    pub fn claim(&mut self, jobs: Vec<(String, DiskJob)>) -> (Vec<(String, DiskJob)>, NodeErrors) {
+        let widest = (jobs.iter())
+            .filter_map(|(_, job)| job.peek::<InputJob>())
+            .map(|job| job.channels)
+            .max();
+        if let Some(channels) = widest
+            && self.live.is_none()
+        {
+            self.spec.channels = channels;
+            match LiveInput::open(self.spec.clone(), self.rate) {
+                Ok(live) => self.live = Some(live),
+                Err(e) => {
+                    let (inputs, rest): (Vec<_>, Vec<_>) =
+                        (jobs.into_iter()).partition(|(_, job)| job.peek::<InputJob>().is_some());
+                    let error = e.to_string();
+                    return (
+                        rest,
+                        Vec::from_iter(inputs.into_iter().map(|(node, _)| (node, error.clone()))),
+                    );
+                }
+            }
+        }
+        match &mut self.live {
+            Some(live) => live.claim(jobs),
+            None => (jobs, Vec::new()),
+        }
+    }
+
+    /// The device, once open.
+    pub fn device(&self) -> Option<&LiveInput> {
+        self.live.as_ref()
+    }
+
+    /// [`LiveInput::poll`] of the device, once open.
+    pub fn poll(&mut self) -> Option<PlayerEvent> {
+        self.live.as_mut()?.poll()
+    }
+}
+
 /// Which input to open.
 #[derive(Clone, Debug, Default)]
 pub struct InputSpec {
@@ -512,8 +576,8 @@ impl LiveInput {
     }
 
     /// Take the input nodes' jobs out of `jobs` and feed them; the other
-    /// jobs are returned for the disk host.
-    pub fn claim(&mut self, jobs: Vec<(String, DiskJob)>) -> (Vec<(String, DiskJob)>, Vec<String>) {
+    /// jobs are returned for the disk host, with what went wrong by node.
+    pub fn claim(&mut self, jobs: Vec<(String, DiskJob)>) -> (Vec<(String, DiskJob)>, NodeErrors) {
         let mut rest = Vec::new();
         let mut errors = Vec::new();
         for (node, job) in jobs {
@@ -521,7 +585,7 @@ impl LiveInput {
                 Ok(input) => {
                     input.set_live();
                     if let Err(e) = self.add(Box::new(input)) {
-                        errors.push(format!("node `{node}`: {e}"));
+                        errors.push((node, e));
                     }
                 }
                 Err(job) => rest.push((node, job)),

@@ -5,104 +5,12 @@
 //!
 //! One test in this file: it sets `JACK_DEFAULT_SERVER` for the process.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use patchbay_core::{Applied, CompileOptions, LiveEngine, Node, Patch};
 use patchbay_io::{CpalOutput, HostChoice, OutputSpec, Player};
 use patchbay_nodes::analysis::{peak_frequency, rms, to_db};
-
-const RATE: u32 = 48_000;
-const PERIOD: u32 = 256;
-
-/// A `jackd` of our own, stopped when dropped.
-struct JackServer {
-    child: Child,
-    name: String,
-}
-
-impl JackServer {
-    /// Start a dummy-backend server under the first free name of a small
-    /// fixed set. JACK keeps a registry of at most eight servers in shared
-    /// memory and reclaims a dead server's slot only for a server of the
-    /// same name: unique names per run would fill it after a few crashed
-    /// runs. Realtime scheduling is asked for: without it, on a busy
-    /// two-core machine the dummy driver's own timer wakes late and reports
-    /// xruns that have nothing to do with its clients; where it is not
-    /// permitted, jackd runs without it.
-    fn start() -> JackServer {
-        for slot in 0..4 {
-            let name = format!("patchbay-test-{slot}");
-            if jack_lsp(&name).contains("system:") {
-                continue; // another test run is using it
-            }
-            let child = Command::new("jackd")
-                .args(["--realtime", "-P", "70", "-n", &name, "-d", "dummy", "-r"])
-                .arg(RATE.to_string())
-                .arg("-p")
-                .arg(PERIOD.to_string())
-                .env("JACK_NO_AUDIO_RESERVATION", "1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("jackd starts (install jackd2: .ci/install-deps)");
-            let mut server = JackServer { child, name };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if jack_lsp(&server.name).contains("system:playback_1") {
-                    return server;
-                }
-                if let Ok(Some(_)) = server.child.try_wait() {
-                    break; // exited: the name is taken, try the next
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            server.stop();
-        }
-        panic!("no JACK server could be started");
-    }
-
-    /// SIGTERM, so that jackd unregisters itself; SIGKILL if it lingers.
-    fn stop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return; // exited (and reaped): its pid may belong to another process now
-        }
-        // SAFETY: signals our own child process, which has not been reaped.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for JackServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn jack_lsp(server: &str) -> String {
-    Command::new("jack_lsp")
-        .env("JACK_DEFAULT_SERVER", server)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
-}
-
-fn jack_connect(server: &str, from: &str, to: &str) {
-    let status = Command::new("jack_connect")
-        .args([from, to])
-        .env("JACK_DEFAULT_SERVER", server)
-        .status()
-        .unwrap();
-    assert!(status.success(), "jack_connect {from} {to}");
-}
+use patchbay_tests::jack::{JackServer, RATE};
 
 fn sine_patch(through_gain: bool) -> Patch {
     let mut patch = Patch::default();
@@ -185,7 +93,7 @@ fn plays_through_jack_at_real_time_pace_while_edited_live() {
 
     // patchbay's ports are visible to other JACK clients.
     let client = format!("{}_out", patchbay_io::devices::JACK_CLIENT);
-    let ports = jack_lsp(&name);
+    let ports = server.ports();
     for port in ["out_0", "out_1"] {
         assert!(
             ports.contains(&format!("{client}:{port}")),
@@ -193,8 +101,8 @@ fn plays_through_jack_at_real_time_pace_while_edited_live() {
         );
     }
     let recorder = Recorder::start(12);
-    jack_connect(&name, &format!("{client}:out_0"), "recorder:in_l");
-    jack_connect(&name, &format!("{client}:out_1"), "recorder:in_r");
+    server.connect(&format!("{client}:out_0"), "recorder:in_l");
+    server.connect(&format!("{client}:out_1"), "recorder:in_r");
 
     // Live structural edits every 200 ms while it plays, for 3 s: the sine
     // is routed through a unity gain and back, each a crossfaded swap.

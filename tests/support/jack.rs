@@ -1,0 +1,137 @@
+//! A private JACK server for live tests: the dummy backend runs callbacks
+//! at real-time pace with no sound card. Clients reach it with
+//! `JACK_DEFAULT_SERVER` set to its name.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The server's sample rate.
+pub const RATE: u32 = 48_000;
+const PERIOD: u32 = 256;
+
+/// A `jackd` of our own (dummy backend, [`RATE`], [`PERIOD`]-frame
+/// periods), stopped when dropped.
+pub struct JackServer {
+    child: Child,
+    pub name: String,
+    /// One server per test binary at a time: two tests racing for a name
+    /// could each take the other's server for their own (and stop it).
+    _turn: Option<MutexGuard<'static, ()>>,
+}
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+impl JackServer {
+    /// Start a server under the first free name of a small fixed set. JACK
+    /// keeps a registry of at most eight servers in shared memory and
+    /// reclaims a dead server's slot only for a server of the same name:
+    /// unique names per run would fill it after a few crashed runs. A name
+    /// taken by another test run makes jackd exit, and the next is tried.
+    ///
+    /// Realtime scheduling is asked for: without it, on a busy two-core
+    /// machine the dummy driver's own timer wakes late and reports xruns
+    /// that have nothing to do with its clients; where it is not
+    /// permitted, jackd runs without it.
+    pub fn start() -> JackServer {
+        // A test that failed while holding its turn poisons the lock; the
+        // turn is still free.
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        for slot in 0..4 {
+            let name = format!("patchbay-test-{slot}");
+            if jack_lsp(&name).contains("system:") {
+                continue;
+            }
+            let child = Command::new("jackd")
+                .args(["--realtime", "-P", "70", "-n", &name, "-d", "dummy", "-r"])
+                .arg(RATE.to_string())
+                .arg("-p")
+                .arg(PERIOD.to_string())
+                .env("JACK_NO_AUDIO_RESERVATION", "1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("jackd starts (install jackd2: .ci/install-deps)");
+            let mut server = JackServer {
+                child,
+                name,
+                _turn: None,
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if jack_lsp(&server.name).contains("system:playback_1") {
+                    server._turn = Some(turn);
+                    return server;
+                }
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    break; // exited: the name is taken, try the next
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            server.stop();
+        }
+        panic!("no JACK server could be started");
+    }
+
+    /// The ports the server lists now, one per line.
+    pub fn ports(&self) -> String {
+        jack_lsp(&self.name)
+    }
+
+    /// Wait until every one of `ports` exists (10 s at most).
+    pub fn wait_for_ports(&self, ports: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let listed = self.ports();
+            if ports.iter().all(|p| listed.lines().any(|l| l.trim() == *p)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ports {ports:?} never appeared:\n{listed}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn connect(&self, from: &str, to: &str) {
+        let status = Command::new("jack_connect")
+            .args([from, to])
+            .env("JACK_DEFAULT_SERVER", &self.name)
+            .status()
+            .unwrap();
+        assert!(status.success(), "jack_connect {from} {to}");
+    }
+
+    /// SIGTERM, so that jackd unregisters itself; SIGKILL if it lingers.
+    pub fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return; // exited (and reaped): its pid may belong to another process now
+        }
+        // SAFETY: signals our own child process, which has not been reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for JackServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn jack_lsp(server: &str) -> String {
+    Command::new("jack_lsp")
+        .env("JACK_DEFAULT_SERVER", server)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}

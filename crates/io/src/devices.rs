@@ -296,6 +296,30 @@ pub(crate) struct Found {
     pub label: String,
 }
 
+/// `$build!(T)` for the sample type `T` of cpal format `$format`, or
+/// `$f32` in place of `$build!(f32)` when given; `None` for a format
+/// this list does not know.
+macro_rules! by_sample_type {
+    ($format:expr, $build:ident) => {
+        $crate::devices::by_sample_type!($format, $build, f32 => $build!(f32))
+    };
+    ($format:expr, $build:ident, f32 => $f32:expr) => {
+        match $format {
+            cpal::SampleFormat::F32 => Some($f32),
+            cpal::SampleFormat::F64 => Some($build!(f64)),
+            cpal::SampleFormat::I16 => Some($build!(i16)),
+            cpal::SampleFormat::I32 => Some($build!(i32)),
+            cpal::SampleFormat::U16 => Some($build!(u16)),
+            cpal::SampleFormat::U8 => Some($build!(u8)),
+            cpal::SampleFormat::I8 => Some($build!(i8)),
+            cpal::SampleFormat::U32 => Some($build!(u32)),
+            cpal::SampleFormat::I24 => Some($build!(cpal::I24)),
+            _ => None,
+        }
+    };
+}
+pub(crate) use by_sample_type;
+
 /// Find the output device `name` (or the default) on `host` (or the first
 /// host that has one). On failure, says what was tried and why each failed.
 pub(crate) fn find_output(host: Option<HostChoice>, name: Option<&str>) -> Result<Found, Vec<String>> {

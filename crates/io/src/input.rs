@@ -29,7 +29,7 @@ use patchbay_nodes::input::InputJob;
 use patchbay_nodes::record::{Destination, Encoding, RecordFeed, RecordJob, recording};
 
 use crate::decode::AudioReader;
-use crate::devices::{HostChoice, find_input};
+use crate::devices::{HostChoice, by_sample_type, find_input};
 use crate::disk::{Claim, Context, DiskReport, Progress, Work};
 use crate::meters::{CallbackReport, Meters};
 use crate::player::{DeviceError, PlayerEvent, RETRY_INTERVAL};
@@ -519,13 +519,7 @@ impl LiveInput {
             channels,
             ns_per_frame: 1e9 / self.rate.max(1) as f64,
         };
-        let meters = Arc::clone(&self.meters);
-        // Runs on the backend's thread, not in the data callback.
-        let on_error = move |err: cpal::Error| match err.kind() {
-            cpal::ErrorKind::Xrun => meters.record_xrun(),
-            cpal::ErrorKind::RealtimeDenied | cpal::ErrorKind::DeviceChanged => {}
-            _ => meters.record_fault(err.to_string()),
-        };
+        let on_error = Meters::stream_error_handler(Arc::clone(&self.meters));
         macro_rules! typed {
             ($t:ty) => {
                 found.device.build_input_stream::<$t, _, _>(
@@ -536,24 +530,10 @@ impl LiveInput {
                 )
             };
         }
-        let stream = match supported.sample_format() {
-            SampleFormat::F32 => typed!(f32),
-            SampleFormat::F64 => typed!(f64),
-            SampleFormat::I16 => typed!(i16),
-            SampleFormat::I32 => typed!(i32),
-            SampleFormat::U16 => typed!(u16),
-            SampleFormat::U8 => typed!(u8),
-            SampleFormat::I8 => typed!(i8),
-            SampleFormat::U32 => typed!(u32),
-            SampleFormat::I24 => typed!(cpal::I24),
-            other => {
-                return Err(not_opened(
-                    &found.label,
-                    &format!("sample format {other} is not supported"),
-                ));
-            }
-        }
-        .map_err(|e| not_opened(&found.label, &e))?;
+        let format = supported.sample_format();
+        let stream = by_sample_type!(format, typed)
+            .ok_or_else(|| not_opened(&found.label, &format!("sample format {format} is not supported")))?
+            .map_err(|e| not_opened(&found.label, &e))?;
         stream.play().map_err(|e| not_opened(&found.label, &e))?;
         Ok(stream)
     }

@@ -2,8 +2,8 @@
 //! load, xruns, peak level, non-finite samples, device faults. The audio
 //! thread only adds to and maxes atomics; the control thread reads them.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Counters shared between the drivers of a runtime and the control side.
 #[derive(Debug, Default)]
@@ -64,6 +64,17 @@ pub struct Totals {
 }
 
 impl Meters {
+    /// A cpal stream's error handler that counts into `meters`: xruns, and
+    /// faults for the control thread to report. It runs on the backend's
+    /// thread, not in the data callback.
+    pub fn stream_error_handler(meters: Arc<Meters>) -> impl FnMut(cpal::Error) + Send + 'static {
+        move |err: cpal::Error| match err.kind() {
+            cpal::ErrorKind::Xrun => meters.record_xrun(),
+            cpal::ErrorKind::RealtimeDenied | cpal::ErrorKind::DeviceChanged => {}
+            _ => meters.record_fault(err.to_string()),
+        }
+    }
+
     /// Record one callback (audio thread: atomics only).
     pub fn record_callback(&self, report: CallbackReport) {
         self.callbacks.fetch_add(1, Ordering::Relaxed);

@@ -8,7 +8,8 @@ use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{BufferSize, SampleFormat, StreamConfig, SupportedStreamConfig};
 
 use crate::callback::Driver;
-use crate::devices::{HostChoice, find_output};
+use crate::devices::{HostChoice, by_sample_type, find_output};
+use crate::meters::Meters;
 use crate::player::{DeviceError, Output, Running};
 
 /// How long a backend may take to start a stream.
@@ -134,14 +135,7 @@ fn build(
     format: SampleFormat,
     driver: &Driver,
 ) -> Result<cpal::Stream, String> {
-    let meters = driver.meters().clone();
-    // Runs on the backend's thread, not in the data callback; counts only,
-    // the control thread reports.
-    let on_error = move |err: cpal::Error| match err.kind() {
-        cpal::ErrorKind::Xrun => meters.record_xrun(),
-        cpal::ErrorKind::RealtimeDenied | cpal::ErrorKind::DeviceChanged => {}
-        _ => meters.record_fault(err.to_string()),
-    };
+    let on_error = Meters::stream_error_handler(driver.meters().clone());
     let mut callback = driver.callback(config.channels as usize, config.sample_rate);
     macro_rules! typed {
         ($t:ty) => {
@@ -153,22 +147,12 @@ fn build(
             )
         };
     }
-    let stream = match format {
-        SampleFormat::F32 => device.build_output_stream::<f32, _, _>(
-            config,
-            move |out: &mut [f32], _| callback.fill_f32(out),
-            on_error,
-            Some(OPEN_TIMEOUT),
-        ),
-        SampleFormat::F64 => typed!(f64),
-        SampleFormat::I16 => typed!(i16),
-        SampleFormat::I32 => typed!(i32),
-        SampleFormat::U16 => typed!(u16),
-        SampleFormat::U8 => typed!(u8),
-        SampleFormat::I8 => typed!(i8),
-        SampleFormat::U32 => typed!(u32),
-        SampleFormat::I24 => typed!(cpal::I24),
-        other => return Err(format!("sample format {other} is not supported")),
-    };
+    let stream = by_sample_type!(format, typed, f32 => device.build_output_stream::<f32, _, _>(
+        config,
+        move |out: &mut [f32], _| callback.fill_f32(out),
+        on_error,
+        Some(OPEN_TIMEOUT),
+    ))
+    .ok_or_else(|| format!("sample format {format} is not supported"))?;
     stream.map_err(|e| e.to_string())
 }

@@ -30,6 +30,15 @@ fn sine_patch() -> Patch {
     patch
 }
 
+/// A scratch folder for `test` holding `patch.json`, the sine patch:
+/// (folder, file).
+fn sine_file(test: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(test);
+    let file = dir.join("patch.json");
+    std::fs::write(&file, sine_patch().to_json()).unwrap();
+    (dir, file)
+}
+
 fn harness_on(file: &Path) -> Harness<'static, Editor> {
     harness_with(file, Sink::Null)
 }
@@ -77,9 +86,7 @@ fn edge(from: &str, to: &str) -> Edge {
 
 #[test]
 fn add_connect_set_undo_redo_and_save() {
-    let dir = scratch("edit");
-    let file = dir.join("patch.json");
-    std::fs::write(&file, sine_patch().to_json()).unwrap();
+    let (dir, file) = sine_file("edit");
     let mut harness = harness_on(&file);
 
     // Add a node through the palette by typing its name.
@@ -170,9 +177,7 @@ fn a_refused_connection_shows_why() {
 
 #[test]
 fn unsaved_changes_are_asked_about_before_new() {
-    let dir = scratch("unsaved");
-    let file = dir.join("patch.json");
-    std::fs::write(&file, sine_patch().to_json()).unwrap();
+    let (dir, file) = sine_file("unsaved");
     let mut harness = harness_on(&file);
 
     harness.get_by_label("Add node…").click();
@@ -310,9 +315,7 @@ fn copy_two_connected_nodes_and_paste_them_into_another_patch() {
 
 #[test]
 fn a_note_is_written_on_the_canvas_saved_and_undone() {
-    let dir = scratch("note");
-    let file = dir.join("noted.json");
-    std::fs::write(&file, sine_patch().to_json()).unwrap();
+    let (dir, file) = sine_file("note");
     let mut harness = harness_on(&file);
 
     harness.get_by_label("Note").click();
@@ -489,9 +492,7 @@ fn hovering_an_output_shows_its_level() {
 
 #[test]
 fn an_outside_change_is_offered_for_reload_and_recent_files_are_kept() {
-    let dir = scratch("reload");
-    let file = dir.join("watched.json");
-    std::fs::write(&file, sine_patch().to_json()).unwrap();
+    let (dir, file) = sine_file("reload");
     let mut harness = harness_on(&file);
     harness
         .state_mut()
@@ -535,7 +536,7 @@ fn an_outside_change_is_offered_for_reload_and_recent_files_are_kept() {
     wait_for(&mut harness, "the fault", |e| !e.faults().is_empty());
     let fault = harness.state().faults()["sine1"].clone();
     assert!(
-        fault.contains("watched.json") && fault.contains("freq"),
+        fault.contains("patch.json:6") && fault.contains("freq"),
         "{fault}"
     );
     assert_eq!(harness.state().document().patch(), &changed);
@@ -617,9 +618,7 @@ fn a_script_shows_its_graph_read_only_follows_saves_and_becomes_a_patch() {
 
 #[test]
 fn a_buffer_size_is_chosen_in_the_transport_bar() {
-    let dir = scratch("buffer");
-    let file = dir.join("patch.json");
-    std::fs::write(&file, sine_patch().to_json()).unwrap();
+    let (dir, file) = sine_file("buffer");
     let mut harness = harness_on(&file);
     harness.get_by_label("default device, default buffer ⏷").click();
     settle(&mut harness);

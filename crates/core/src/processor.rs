@@ -118,8 +118,8 @@ pub(crate) struct PortBuffers {
 /// distinct from each other and from its inputs, which is what makes handing
 /// out both at once sound.
 ///
-/// Built once per node per block on the audio thread, so it is kept to six
-/// words and its accessors check only what a processor could get wrong
+/// Built once per node per block on the audio thread, so it is kept to a
+/// few words and its accessors check only what a processor could get wrong
 /// (port and channel numbers), not what the schedule guarantees.
 pub struct ProcessIo<'a> {
     /// This call's first frame in buffer 0.
@@ -130,6 +130,7 @@ pub struct ProcessIo<'a> {
     ports: &'a [PortBuffers],
     inputs: usize,
     buffer_ids: *const u32,
+    kept: bool,
     _borrow: PhantomData<&'a mut [f32]>,
 }
 
@@ -140,8 +141,13 @@ impl<'a> ProcessIo<'a> {
     /// lie inside `buffer_ids`; `inputs <= ports.len()`;
     /// `offset + frames <= stride`; no buffer used by an output may be used
     /// by any other port of this call; and nothing else may access the pool
-    /// while this value lives.
+    /// while this value lives. `kept` must hold only as
+    /// [`ProcessIo::outputs_kept`] says.
     #[inline]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per way of running a node"
+    )]
     pub(crate) unsafe fn new(
         pool: *mut f32,
         stride: usize,
@@ -150,6 +156,7 @@ impl<'a> ProcessIo<'a> {
         ports: &'a [PortBuffers],
         inputs: usize,
         buffer_ids: &'a [u32],
+        kept: bool,
     ) -> Self {
         ProcessIo {
             // SAFETY: `offset < stride`, inside buffer 0 (the contract).
@@ -159,8 +166,18 @@ impl<'a> ProcessIo<'a> {
             ports,
             inputs,
             buffer_ids: buffer_ids.as_ptr(),
+            kept,
             _borrow: PhantomData,
         }
+    }
+
+    /// True when every output still holds, untouched, what this processor
+    /// wrote in its previous call, both calls covering the whole block (no
+    /// other step writes these buffers). A processor whose output would be
+    /// the same again (a constant at rest) may then return at once.
+    #[inline]
+    pub fn outputs_kept(&self) -> bool {
+        self.kept
     }
 
     /// Frames to process in this call.

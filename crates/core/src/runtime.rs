@@ -54,6 +54,11 @@ struct NodeSlot {
     /// This block's first timed change for this node (an index into the
     /// block's due changes, chained by `Timed::next`), or `NO_EVENT`.
     first_event: u32,
+    /// No other step of the schedule writes this node's output buffers.
+    sole_writer: bool,
+    /// Its outputs hold what its last call wrote, that call having covered
+    /// the whole block (`ProcessIo::outputs_kept`).
+    kept: bool,
 }
 
 /// A parameter change waiting on the audio thread for its sample.
@@ -203,7 +208,20 @@ impl Schedule {
                 params: param_states(n.descriptor, &n.params, plan.sample_rate),
                 gliding: 0,
                 first_event: NO_EVENT,
+                sole_writer: false,
+                kept: false,
             });
+        }
+        let mut writers = vec![0u32; plan.buffer_count];
+        for step in &plan.steps {
+            for b in step.writes() {
+                writers[b as usize] += 1;
+            }
+        }
+        for step in &plan.steps {
+            if let Step::Process { node, outputs, .. } = step {
+                nodes[*node].sole_writer = outputs.iter().flatten().all(|&b| writers[b as usize] == 1);
+            }
         }
         for &(node, param) in &adoption.edited {
             if let Some(state) = nodes
@@ -368,12 +386,14 @@ impl Schedule {
         self.block
     }
 
+    #[inline]
     fn buffer(&self, id: u32) -> &[f32] {
         let start = id as usize * self.block;
         &self.pool[start..start + self.block]
     }
 
     /// Left and right of the last processed block.
+    #[inline]
     pub fn master(&self) -> [&[f32]; 2] {
         [self.buffer(self.master[0]), self.buffer(self.master[1])]
     }
@@ -479,6 +499,8 @@ impl Schedule {
             self.run_node_in_pieces(node, ports, inputs, mods, due, start);
             return;
         }
+        let kept = slot.kept;
+        slot.kept = slot.sole_writer;
         let ports = &self.ports[ports.0 as usize..ports.1 as usize];
         // SAFETY: the plan's buffer ids are below `buffer_count`, the pool
         // holds `buffer_count * block` samples, `push_ports` keeps every
@@ -494,6 +516,7 @@ impl Schedule {
                 ports,
                 inputs as usize,
                 &self.buffer_ids,
+                kept,
             )
         };
         slot.processor.process(&mut io);
@@ -511,6 +534,7 @@ impl Schedule {
     ) {
         let block = self.block;
         let slot = &mut self.nodes[node];
+        slot.kept = false;
         let ports = &self.ports[ports.0 as usize..ports.1 as usize];
         let mods = &self.modulations[mods.0 as usize..mods.1 as usize];
         let pool = self.pool.as_mut_ptr();
@@ -570,6 +594,7 @@ impl Schedule {
                     ports,
                     inputs as usize,
                     &self.buffer_ids,
+                    false,
                 )
             };
             slot.processor.process(&mut io);

@@ -9,7 +9,7 @@ use common::{patch, plan};
 use patchbay_core::runtime::{CONTROL_CHUNK, PENDING_CAPACITY};
 use patchbay_core::{
     Command, Node, NodeDescriptor, ParamSpec, Patch, Plan, PortSpec, ProcessIo, Processor, Runtime, Schedule,
-    compile, engine, no_latency,
+    Step, compile, engine, no_latency,
 };
 
 const BLOCK: usize = 64;
@@ -446,4 +446,110 @@ fn the_runtime_flushes_subnormal_results_to_zero() {
     assert!(outside != 0.0 && outside.is_subnormal());
     #[cfg(target_arch = "x86_64")]
     assert!(out.iter().all(|&x| x == 0.0), "{:?}", &out[..4]);
+}
+
+/// Every call a `probe` node got: (node id, frames, outputs kept).
+static PROBED: std::sync::Mutex<Vec<(String, usize, bool)>> = std::sync::Mutex::new(Vec::new());
+
+/// Records each call's `outputs_kept` and writes `value`.
+static PROBE: NodeDescriptor = NodeDescriptor {
+    kind: "probe",
+    category: "test",
+    summary: "Writes `value`; records what the runtime tells it.",
+    inputs: &[],
+    outputs: &[PortSpec::control("out", "value")],
+    params: &[ParamSpec::new("value", -2.0, 2.0, 1.0).smoothing(0.01)],
+    settings: &[],
+    channels_param: None,
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |ctx| Box::new(Probe(ctx.id.to_string())),
+};
+
+struct Probe(String);
+
+impl Processor for Probe {
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        PROBED
+            .lock()
+            .unwrap()
+            .push((self.0.clone(), io.frames(), io.outputs_kept()));
+        io.output(0, 0).fill(1.0);
+    }
+}
+
+/// The calls probe `id` got since the last look: (frames, kept).
+fn probed(id: &str) -> Vec<(usize, bool)> {
+    let mut calls = PROBED.lock().unwrap();
+    let (mine, others) = calls.drain(..).partition::<Vec<_>, _>(|c| c.0 == id);
+    *calls = others;
+    mine.into_iter().map(|(_, frames, kept)| (frames, kept)).collect()
+}
+
+/// `id` (a probe) through `gains` gain nodes to the output.
+fn probe_chain(id: &str, gains: usize) -> Plan {
+    let mut registry = common::registry();
+    registry.add(&PROBE);
+    let mut nodes = vec![Node::new(id, "probe")];
+    let mut edges = Vec::new();
+    let mut from = format!("{id}.out");
+    for g in 0..gains {
+        nodes.push(Node::new(format!("{id}_g{g}"), "gain"));
+        edges.push((from, format!("{id}_g{g}.in")));
+        from = format!("{id}_g{g}.out");
+    }
+    nodes.push(Node::new("out", "output"));
+    edges.push((from, "out.in".to_string()));
+    let edges: Vec<(&str, &str)> = edges.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    compile(&patch(nodes, &edges), &registry, &common::opts(BLOCK)).unwrap()
+}
+
+#[test]
+fn outputs_are_kept_only_between_whole_block_calls_of_their_sole_writer() {
+    // Alone with one gain after it, the probe's buffer is its own.
+    let plan = probe_chain("kept", 1);
+    let (mut control, mut runtime) = engine(Schedule::new(&plan));
+    left(&mut runtime, 3);
+    let full = |kept| (BLOCK, kept);
+    assert_eq!(probed("kept"), [full(false), full(true), full(true)]);
+
+    // A glide runs the node in control chunks; the first whole block after
+    // it must write again.
+    let p = plan.node_index("kept").unwrap();
+    control.send(set(p, 0, 0.0)).unwrap();
+    let glide_blocks = (0.01f32 * 48_000.0 / BLOCK as f32).ceil() as usize;
+    left(&mut runtime, glide_blocks + 2);
+    let calls = probed("kept");
+    let (chunks, after) = calls.split_at(calls.len() - 2);
+    assert!(chunks.iter().all(|&c| c == (CONTROL_CHUNK, false)), "{chunks:?}");
+    assert_eq!(after, [full(false), full(true)]);
+
+    // Swapped into a schedule with fresh buffers, the adopted processor
+    // is told they are not its.
+    let adoption = patchbay_core::Adoption {
+        nodes: vec![(p as u32, p as u32)],
+        ..Default::default()
+    };
+    control
+        .send(Command::Swap(Box::new(Schedule::adopting(&plan, adoption))))
+        .unwrap();
+    left(&mut runtime, 2);
+    assert_eq!(probed("kept"), [full(false), full(true)]);
+
+    // Two gains later, the second gain's output reuses the probe's buffer.
+    let plan = probe_chain("shared", 2);
+    let probe = plan.node_index("shared").unwrap();
+    let buffer = plan
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Process { node, outputs, .. } if *node == probe => Some(outputs[0][0]),
+            _ => None,
+        })
+        .expect("the probe has a step");
+    let writers = plan.steps.iter().filter(|s| s.writes().contains(&buffer)).count();
+    assert_eq!(writers, 2, "the premise: another step reuses the buffer\n{plan}");
+    let (_engine, mut runtime) = engine(Schedule::new(&plan));
+    left(&mut runtime, 3);
+    assert_eq!(probed("shared"), [full(false), full(false), full(false)]);
 }

@@ -147,7 +147,12 @@ pub static CONSTANT: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
-    build: |ctx| Box::new(Constant(Ramp::new(ctx.param(0)))),
+    build: |ctx| {
+        Box::new(Constant {
+            value: Ramp::new(ctx.param(0)),
+            wrote_flat: false,
+        })
+    },
 };
 
 /// `impulse`: a single click.
@@ -761,15 +766,24 @@ impl Processor for Pink {
 }
 
 /// The `value` parameter, ramped sample by sample.
-pub struct Constant(Ramp);
+pub struct Constant {
+    value: Ramp,
+    /// The last call wrote `value` at rest (no ramp).
+    wrote_flat: bool,
+}
 
 impl Processor for Constant {
     fn set_param(&mut self, _index: usize, value: f32) {
-        self.0.set(value);
+        self.value.set(value);
     }
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
-        let value = self.0.segment(io.frames());
+        let value = self.value.segment(io.frames());
+        if value.is_flat() && self.wrote_flat && io.outputs_kept() {
+            // The buffer already holds this value on every frame.
+            return;
+        }
+        self.wrote_flat = value.is_flat();
         let out = io.output(0, 0);
         if value.is_flat() {
             out.fill(value.at(0));
@@ -778,7 +792,7 @@ impl Processor for Constant {
                 *o = value.at(k);
             }
         }
-        self.0.finish();
+        self.value.finish();
     }
 }
 
@@ -1054,6 +1068,56 @@ mod tests {
         let i = render_source("impulse", &[], 1000, SR);
         assert_eq!(i[0], 1.0);
         assert!(i[1..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn a_constant_whose_buffer_is_its_own_plays_what_one_rewritten_every_block_does() {
+        // A constant skips blocks while its buffer still holds its value;
+        // two unity gains later, the second gain's output reuses that
+        // buffer, so there it writes every block. Both must be the same.
+        let chain = |gains: usize| {
+            let mut patch = Patch::default();
+            patch.nodes.push(node("c", "constant", &[("value", 0.5)]));
+            let mut from = "c.out".to_string();
+            for g in 0..gains {
+                patch.nodes.push(node(&format!("g{g}"), "gain", &[]));
+                patch.connect(&from, &format!("g{g}.in"));
+                from = format!("g{g}.out");
+            }
+            patch.nodes.push(node("out", "output", &[]));
+            patch.connect(&from, "out.in");
+            patch
+        };
+        let writers = |patch: &Patch| {
+            let plan = patchbay_core::compile(patch, crate::registry(), &Default::default()).unwrap();
+            let c = plan.node_index("c").unwrap();
+            let buffer = plan
+                .steps
+                .iter()
+                .find_map(|s| match s {
+                    patchbay_core::Step::Process { node, outputs, .. } if *node == c => Some(outputs[0][0]),
+                    _ => None,
+                })
+                .unwrap();
+            plan.steps.iter().filter(|s| s.writes().contains(&buffer)).count()
+        };
+        let (own, rewritten) = (chain(1), chain(2));
+        assert_eq!((writers(&own), writers(&rewritten)), (1, 2), "the premise");
+        let changes = [(640, 1.0), (1300, -0.25), (1310, 0.3), (3000, 0.75)].map(|(frame, value)| Change {
+            frame,
+            node: "c",
+            param: "value",
+            value,
+        });
+        for block in [64, 100] {
+            let (a, _) = render_patch_with(&own, 5000, SR, block, &changes);
+            let (b, _) = render_patch_with(&rewritten, 5000, SR, block, &changes);
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "block {block}"
+            );
+            assert_eq!((a[500], a[4999]), (0.5, 0.75), "block {block}");
+        }
     }
 
     #[test]

@@ -260,10 +260,15 @@ impl<'a> ProcessIo<'a> {
             }
         }
         let frames = self.frames;
-        which.map(|(port, ch)| {
-            let ptr = self.buffer(self.output_port(port), ch);
-            // SAFETY: distinct (port, channel) pairs map to distinct buffers.
-            unsafe { std::slice::from_raw_parts_mut(ptr, frames) }
-        })
+        // `from_fn` rather than `which.map`, which is not inlined.
+        std::array::from_fn(
+            #[inline(always)]
+            |i| {
+                let (port, ch) = which[i];
+                let ptr = self.buffer(self.output_port(port), ch);
+                // SAFETY: distinct (port, channel) pairs map to distinct buffers.
+                unsafe { std::slice::from_raw_parts_mut(ptr, frames) }
+            },
+        )
     }
 }

@@ -12,6 +12,7 @@
 
 use patchbay_core::{NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency};
 
+use crate::lanes::Lanes;
 use crate::smooth::{Ramp, Segment};
 
 /// Largest magnitude of the plain-number parameters here.
@@ -37,7 +38,12 @@ macro_rules! binary {
             channels_param: None,
             latency: no_latency,
             breaks_cycles: false,
-            build: |_| Box::new(Binary($op)),
+            build: |_| {
+                Box::new(Binary {
+                    op: $op,
+                    lanes: Lanes::detect(),
+                })
+            },
         };
     };
 }
@@ -104,6 +110,7 @@ pub static SCALE: NodeDescriptor = NodeDescriptor {
         Box::new(Scale {
             factor: Ramp::new(ctx.param(0)),
             offset: Ramp::new(ctx.param(1)),
+            lanes: Lanes::detect(),
         })
     },
 };
@@ -319,15 +326,16 @@ pub static MTOF: NodeDescriptor = NodeDescriptor {
 };
 
 /// `op(a, b)` on every channel.
-pub struct Binary<F>(F);
+pub struct Binary<F> {
+    op: F,
+    lanes: Lanes,
+}
 
 impl<F: Fn(f32, f32) -> f32 + Send> Processor for Binary<F> {
     fn process(&mut self, io: &mut ProcessIo<'_>) {
         for ch in 0..io.output_channels(0) {
             let (a, b) = (io.input(0, ch), io.input(1, ch));
-            for ((o, &x), &y) in io.output(0, ch).iter_mut().zip(a).zip(b) {
-                *o = (self.0)(x, y);
-            }
+            self.lanes.zip(io.output(0, ch), a, b, &self.op);
         }
     }
 }
@@ -378,6 +386,7 @@ impl Processor for Add {
 pub struct Scale {
     factor: Ramp,
     offset: Ramp,
+    lanes: Lanes,
 }
 
 impl Processor for Scale {
@@ -395,10 +404,7 @@ impl Processor for Scale {
             let input = io.input(0, ch);
             let out = io.output(0, ch);
             if f.is_flat() && c.is_flat() {
-                let (f, c) = (f.at(0), c.at(0));
-                for (o, &x) in out.iter_mut().zip(input) {
-                    *o = x * f + c;
-                }
+                self.lanes.affine(out, input, f.at(0), c.at(0));
             } else {
                 for (k, (o, &x)) in out.iter_mut().zip(input).enumerate() {
                     *o = x * f.at(k) + c.at(k);

@@ -12,6 +12,7 @@ use patchbay_core::{
 };
 
 use crate::db_to_gain;
+use crate::lanes::Lanes;
 use crate::smooth::Ramp;
 
 /// `gain`: multiplies every channel by a level in decibels.
@@ -28,7 +29,7 @@ pub static GAIN: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
-    build: |ctx| Box::new(Gain(Ramp::new(gain_of(ctx.param(0))))),
+    build: |ctx| Box::new(Gain::new(ctx.param(0))),
 };
 
 /// A mixer channel's level.
@@ -60,7 +61,12 @@ pub static MIX: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
-    build: |ctx| Box::new(Mix(std::array::from_fn(|i| Ramp::new(gain_of(ctx.param(i)))))),
+    build: |ctx| {
+        Box::new(Mix {
+            levels: std::array::from_fn(|i| Ramp::new(gain_of(ctx.param(i)))),
+            lanes: Lanes::detect(),
+        })
+    },
 };
 
 /// `pan`: places a mono signal in the stereo field.
@@ -80,6 +86,7 @@ pub static PAN: NodeDescriptor = NodeDescriptor {
         Box::new(Pan {
             left: Ramp::new(l),
             right: Ramp::new(r),
+            lanes: Lanes::detect(),
         })
     },
 };
@@ -102,14 +109,12 @@ fn pan_gains(pan: f32) -> [f32; 2] {
 
 /// `out[k] += in[k] * gain(k)` over one call, ramping the gain.
 #[inline]
-fn add_scaled(out: &mut [f32], input: &[f32], ramp: &Ramp) {
+fn add_scaled(out: &mut [f32], input: &[f32], ramp: &Ramp, lanes: Lanes) {
     let gain = ramp.segment(out.len());
     if gain.is_flat() {
         let g = gain.at(0);
         if g != 0.0 {
-            for (o, x) in out.iter_mut().zip(input) {
-                *o += x * g;
-            }
+            lanes.scale_add(out, input, g);
         }
     } else {
         for (k, (o, x)) in out.iter_mut().zip(input).enumerate() {
@@ -121,16 +126,14 @@ fn add_scaled(out: &mut [f32], input: &[f32], ramp: &Ramp) {
 /// `out[k] = in[k] * gain(k)` over one call, ramping the gain: one pass
 /// where clearing and accumulating would take two.
 #[inline]
-fn write_scaled(out: &mut [f32], input: &[f32], ramp: &Ramp) {
+fn write_scaled(out: &mut [f32], input: &[f32], ramp: &Ramp, lanes: Lanes) {
     let gain = ramp.segment(out.len());
     if gain.is_flat() {
         let g = gain.at(0);
         if g == 0.0 {
             out.fill(0.0);
         } else {
-            for (o, x) in out.iter_mut().zip(input) {
-                *o = x * g;
-            }
+            lanes.scale(out, input, g);
         }
     } else {
         for (k, (o, x)) in out.iter_mut().zip(input).enumerate() {
@@ -139,30 +142,45 @@ fn write_scaled(out: &mut [f32], input: &[f32], ramp: &Ramp) {
     }
 }
 
-/// Linear gain, ramped sample by sample.
-pub struct Gain(Ramp);
+/// Linear gain (of `gain` and `bus`), ramped sample by sample.
+pub struct Gain {
+    level: Ramp,
+    lanes: Lanes,
+}
+
+impl Gain {
+    fn new(db: f32) -> Self {
+        Gain {
+            level: Ramp::new(gain_of(db)),
+            lanes: Lanes::detect(),
+        }
+    }
+}
 
 impl Processor for Gain {
     fn set_param(&mut self, _index: usize, value: f32) {
-        self.0.set(gain_of(value));
+        self.level.set(gain_of(value));
     }
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
         for ch in 0..io.output_channels(0) {
             let input = io.input(0, ch);
             let out = io.output(0, ch);
-            write_scaled(out, input, &self.0);
+            write_scaled(out, input, &self.level, self.lanes);
         }
-        self.0.finish();
+        self.level.finish();
     }
 }
 
 /// Four ramped gains.
-pub struct Mix([Ramp; 4]);
+pub struct Mix {
+    levels: [Ramp; 4],
+    lanes: Lanes,
+}
 
 impl Processor for Mix {
     fn set_param(&mut self, index: usize, value: f32) {
-        if let Some(ramp) = self.0.get_mut(index) {
+        if let Some(ramp) = self.levels.get_mut(index) {
             ramp.set(gain_of(value));
         }
     }
@@ -171,12 +189,12 @@ impl Processor for Mix {
         for ch in 0..io.output_channels(0) {
             let inputs: [&[f32]; 4] = std::array::from_fn(|p| io.input(p, ch));
             let out = io.output(0, ch);
-            write_scaled(out, inputs[0], &self.0[0]);
-            for (input, ramp) in inputs.iter().zip(&self.0).skip(1) {
-                add_scaled(out, input, ramp);
+            write_scaled(out, inputs[0], &self.levels[0], self.lanes);
+            for (input, ramp) in inputs.iter().zip(&self.levels).skip(1) {
+                add_scaled(out, input, ramp, self.lanes);
             }
         }
-        self.0.iter_mut().for_each(Ramp::finish);
+        self.levels.iter_mut().for_each(Ramp::finish);
     }
 }
 
@@ -184,6 +202,7 @@ impl Processor for Mix {
 pub struct Pan {
     left: Ramp,
     right: Ramp,
+    lanes: Lanes,
 }
 
 impl Processor for Pan {
@@ -195,9 +214,17 @@ impl Processor for Pan {
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
         let input = io.input(0, 0);
-        for (ch, ramp) in [&self.left, &self.right].into_iter().enumerate() {
-            let out = io.output(0, ch);
-            write_scaled(out, input, ramp);
+        let (l, r) = (self.left.segment(input.len()), self.right.segment(input.len()));
+        let (gl, gr) = (l.at(0), r.at(0));
+        if l.is_flat() && r.is_flat() && gl != 0.0 && gr != 0.0 {
+            // At rest off the extremes (where a side is written silent,
+            // as `write_scaled` does): one pass over the input for both.
+            let [left, right] = io.outputs([(0, 0), (0, 1)]);
+            self.lanes.spread(left, right, input, gl, gr);
+        } else {
+            for (ch, ramp) in [&self.left, &self.right].into_iter().enumerate() {
+                write_scaled(io.output(0, ch), input, ramp, self.lanes);
+            }
         }
         self.left.finish();
         self.right.finish();
@@ -613,6 +640,7 @@ pub static CROSSFADE: NodeDescriptor = NodeDescriptor {
             linear: law,
             a: Ramp::new(a),
             b: Ramp::new(b),
+            lanes: Lanes::detect(),
         })
     },
 };
@@ -633,6 +661,7 @@ pub struct Crossfade {
     linear: bool,
     a: Ramp,
     b: Ramp,
+    lanes: Lanes,
 }
 
 impl Processor for Crossfade {
@@ -650,8 +679,8 @@ impl Processor for Crossfade {
         for ch in 0..io.output_channels(0) {
             let (a, b) = (io.input(0, ch), io.input(1, ch));
             let out = io.output(0, ch);
-            write_scaled(out, a, &self.a);
-            add_scaled(out, b, &self.b);
+            write_scaled(out, a, &self.a, self.lanes);
+            add_scaled(out, b, &self.b, self.lanes);
         }
         self.a.finish();
         self.b.finish();
@@ -733,7 +762,7 @@ pub static BUS: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
-    build: |ctx| Box::new(Gain(Ramp::new(gain_of(ctx.param(0))))),
+    build: |ctx| Box::new(Gain::new(ctx.param(0))),
 };
 
 #[cfg(test)]

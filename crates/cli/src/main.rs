@@ -46,7 +46,7 @@ enum Command {
         #[arg(long)]
         no_limit: bool,
         /// A recording (WAV, FLAC, MP3, Ogg Vorbis) that input nodes read, converted to --rate;
-        /// silence after its end. A mono file feeds every channel; otherwise channel counts must match.
+        /// silence after its end. A mono file feeds every channel; otherwise it must have the channels the node takes (`first` on).
         #[arg(long, value_name = "FILE")]
         input: Option<PathBuf>,
     },

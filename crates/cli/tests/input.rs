@@ -10,6 +10,12 @@ use patchbay_nodes::analysis::{peak_frequency, rms, to_db};
 
 /// A 16-bit WAV of `channels` identical half-scale sines at `freq`.
 fn sine_file(path: &Path, rate: u32, channels: u16, freq: f64, seconds: f64) {
+    sines_file(path, rate, &vec![freq; channels as usize], seconds);
+}
+
+/// A 16-bit WAV whose channel `c` is a half-scale sine at `freqs[c]`.
+fn sines_file(path: &Path, rate: u32, freqs: &[f64], seconds: f64) {
+    let channels = freqs.len() as u16;
     let spec = hound::WavSpec {
         channels,
         sample_rate: rate,
@@ -18,8 +24,8 @@ fn sine_file(path: &Path, rate: u32, channels: u16, freq: f64, seconds: f64) {
     };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for i in 0..(seconds * rate as f64).round() as usize {
-        let x = 0.5 * (std::f64::consts::TAU * freq * i as f64 / rate as f64).sin();
-        for _ in 0..channels {
+        for freq in freqs {
+            let x = 0.5 * (std::f64::consts::TAU * freq * i as f64 / rate as f64).sin();
             w.write_sample((x * 32767.0).round() as i16).unwrap();
         }
     }
@@ -124,11 +130,13 @@ fn an_input_node_without_a_recording_or_with_a_bad_one_is_refused_by_name() {
         "{err}"
     );
 
+    // Channels 3 and 4 of a three-channel recording: there is no 4.
     let three = dir.join("three.wav");
     sine_file(&three, 48_000, 3, 441.0, 0.1);
+    let from_third = input_gain_from(dir.path(), 3);
     let wide = patchbay(&[
         "render",
-        "patches/input-gain.json",
+        from_third.to_str().unwrap(),
         "--input",
         three.to_str().unwrap(),
         "-o",
@@ -137,7 +145,45 @@ fn an_input_node_without_a_recording_or_with_a_bad_one_is_refused_by_name() {
     assert!(!wide.status.success());
     let err = text(&wide.stderr);
     assert!(
-        err.contains("three.wav has 3 channels and the input node has 2"),
+        err.contains("three.wav has 3 channels and the input node takes channels 3 to 4"),
         "{err}"
     );
+}
+
+/// `patches/input-gain.json` with its input from channel `first` on,
+/// written into `dir`.
+fn input_gain_from(dir: &Path, first: u32) -> std::path::PathBuf {
+    let patch = std::fs::read_to_string(repo("patches/input-gain.json"))
+        .unwrap()
+        .replace(r#""channels": 2"#, &format!(r#""channels": 2, "first": {first}"#));
+    let path = dir.join(format!("from-{first}.json"));
+    std::fs::write(&path, patch).unwrap();
+    path
+}
+
+#[test]
+fn an_input_node_takes_a_recordings_channels_from_its_first_on() {
+    let dir = TempDir::new("input-first");
+    let recording = dir.join("three.wav");
+    sines_file(&recording, 48_000, &[300.0, 500.0, 700.0], 1.0);
+    let out = dir.join("out.wav");
+    let result = patchbay(&[
+        "render",
+        input_gain_from(dir.path(), 2).to_str().unwrap(),
+        "--input",
+        recording.to_str().unwrap(),
+        "--seconds",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let (channels, _) = read_channels(&out);
+    for (channel, expected) in channels.iter().zip([500.0, 700.0]) {
+        let pitch = peak_frequency(&channel[4_800..43_200], 48_000.0);
+        assert!(
+            (pitch - expected).abs() < 1.0,
+            "pitch {pitch} Hz, expected {expected}"
+        );
+    }
 }

@@ -11,11 +11,12 @@
 //! pushes them into every input node's ring (and recordings) it was given;
 //! a device fault is reported and retried like an output's.
 //!
-//! Channels: a file as wide as the node fills it channel for channel; a
-//! mono file spreads to every channel (the compiler's rule for a mono
-//! signal into a wider input); any other mismatch is refused. A device is
-//! more lenient, since its channel count is not the patch's to choose: a
-//! mono device spreads, channels it lacks are silent.
+//! Channels: a node takes its `channels` from its `first` on (so nodes can
+//! share an interface's inputs). A file must have them, or be mono, which
+//! spreads to every channel (the compiler's rule for a mono signal into a
+//! wider input). A device is more lenient, since its channel count is not
+//! the patch's to choose: a mono device spreads, channels it lacks are
+//! silent.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,12 +61,12 @@ pub(crate) fn file_runner(job: DiskJob, ctx: &Context) -> Claim {
         Err(e) => return Claim::Failed(e.to_string()),
     };
     let channels = reader.channels();
-    if channels != job.channels && channels != 1 {
+    let (first, last) = (job.first_channel() + 1, job.first_channel() + job.channels);
+    if channels < last && channels != 1 {
         return Claim::Failed(format!(
-            "{} has {channels} channels and the input node has {}: a mono file spreads to any width, other \
-             counts must match (set the node's `channels`)",
+            "{} has {channels} channels and the input node takes channels {first} to {last}: a mono file \
+             spreads to any width, others must have the node's channels (set its `channels` and `first`)",
             path.display(),
-            job.channels
         ));
     }
     let resampler = StreamResampler::new(reader.sample_rate(), job.sample_rate, channels);
@@ -111,15 +112,19 @@ impl FileInput {
         self.resampler
             .push(&self.decoded, self.ended, &mut self.converted);
         let frames = self.converted.first().map_or(0, Vec::len);
-        let width = self.job.channels;
+        let (first, width) = (self.job.first_channel(), self.job.channels);
         self.ready.clear();
         self.pushed = 0;
         self.ready.reserve(frames * width);
         for k in 0..frames {
             for c in 0..width {
                 // A mono file has one channel: every node channel reads it.
-                let source = &self.converted[c.min(self.converted.len() - 1)];
-                self.ready.push(source[k]);
+                // Channels past the file's end (`first` moved) are silent.
+                let sample = match self.converted.as_slice() {
+                    [mono] => mono[k],
+                    all => all.get(first + c).map_or(0.0, |channel| channel[k]),
+                };
+                self.ready.push(sample);
             }
         }
         Ok(())
@@ -166,6 +171,10 @@ impl Work for FileInput {
 pub trait Capture: Send {
     /// Channels per frame it takes.
     fn channels(&self) -> usize;
+    /// The device channel (0-based) its first channel takes.
+    fn first_channel(&self) -> usize {
+        0
+    }
     /// Take interleaved frames of [`Capture::channels`] (audio thread:
     /// never blocks or allocates; what does not fit is counted, not waited
     /// for).
@@ -177,6 +186,10 @@ pub trait Capture: Send {
 impl Capture for InputJob {
     fn channels(&self) -> usize {
         self.channels
+    }
+
+    fn first_channel(&self) -> usize {
+        InputJob::first_channel(self)
     }
 
     fn capture(&mut self, interleaved: &[f32]) {
@@ -296,9 +309,9 @@ pub struct Hub {
 
 impl Hub {
     /// Feed a device buffer (interleaved, `device_channels` per frame, any
-    /// sample type) to every capture; returns its peak. Device channel `c`
-    /// feeds capture channel `c`; a mono device feeds every channel;
-    /// capture channels past the device's are silent. Audio thread.
+    /// sample type) to every capture; returns its peak. Device channel
+    /// `first + c` feeds capture channel `c`; a mono device feeds every
+    /// channel; capture channels past the device's are silent. Audio thread.
     pub fn feed<T: SizedSample>(&mut self, data: &[T], device_channels: usize) -> f32
     where
         f32: FromSample<T>,
@@ -333,13 +346,14 @@ impl Hub {
                     continue;
                 }
                 let width = capture.channels().min(MAX_CHANNELS);
+                let first = capture.first_channel();
                 let out = &mut self.mapped[..frames * width];
                 for (frame, to) in device
                     .chunks_exact(device_channels)
                     .zip(out.chunks_exact_mut(width))
                 {
                     for (c, x) in to.iter_mut().enumerate() {
-                        *x = match frame.get(c) {
+                        *x = match frame.get(first + c) {
                             Some(&x) => x,
                             None if device_channels == 1 => frame[0],
                             None => 0.0,
@@ -408,7 +422,7 @@ impl InputNodes {
     pub fn claim(&mut self, jobs: Vec<(String, DiskJob)>) -> (Vec<(String, DiskJob)>, NodeErrors) {
         let widest = (jobs.iter())
             .filter_map(|(_, job)| job.peek::<InputJob>())
-            .map(|job| job.channels)
+            .map(|job| job.first_channel() + job.channels)
             .max();
         if let Some(channels) = widest
             && self.live.is_none()
@@ -452,7 +466,7 @@ pub struct InputSpec {
     /// The device as `patchbay devices` lists it; under JACK the client's
     /// name (`NAME_in`). `None`: the default.
     pub device: Option<String>,
-    /// Channels to open (the widest input node's).
+    /// Channels to open (as far as the input nodes reach).
     pub channels: usize,
 }
 
@@ -637,4 +651,60 @@ fn choose_input_config(
         .next()
         .map(|c| c.with_sample_rate(rate))
         .ok_or_else(|| format!("no input configuration at {rate} Hz"))
+}
+
+#[cfg(test)]
+mod tests {
+    use patchbay_core::{CompileOptions, LiveEngine, Node, Patch, Runtime};
+
+    use super::*;
+
+    /// An input node of 2 channels from channel `first` straight to the
+    /// output, its job handed to a hub.
+    fn input_from(first: f64) -> (LiveEngine, Runtime, HubControl, Hub) {
+        let mut patch = Patch::default();
+        patch.nodes.push(
+            Node::new("in", "input")
+                .with("channels", 2.0)
+                .with("first", first),
+        );
+        patch.nodes.push(Node::new("out", "output"));
+        patch.connect("in.out", "out.in");
+        let (mut live, mut runtime) =
+            LiveEngine::start(patch, patchbay_nodes::registry(), CompileOptions::default()).unwrap();
+        runtime.set_ceiling_db(None);
+        let (mut control, hub) = hub();
+        let (_, job) = live.take_disk_jobs().pop().expect("the input's job");
+        control
+            .add(Box::new(job.downcast::<InputJob>().ok().unwrap()))
+            .unwrap();
+        (live, runtime, control, hub)
+    }
+
+    /// One block of a 4-channel device whose channel `c` holds `(c + 1) / 10`
+    /// through the hub; what the output's channels then hold.
+    fn heard(runtime: &mut Runtime, hub: &mut Hub) -> [f32; 2] {
+        let frames = patchbay_core::DEFAULT_BLOCK;
+        let device = Vec::from_iter((0..frames * 4).map(|i| ((i % 4) + 1) as f32 / 10.0));
+        hub.feed(&device, 4);
+        runtime.process_block();
+        let [left, right] = runtime.output();
+        [left[frames - 1], right[frames - 1]]
+    }
+
+    #[test]
+    fn an_input_node_takes_the_device_channels_from_its_first_on_and_follows_a_change() {
+        let (mut live, mut runtime, _control, mut hub) = input_from(2.0);
+        assert_eq!(heard(&mut runtime, &mut hub), [0.2, 0.3]);
+        live.set_param("in", "first", 3.0).unwrap();
+        runtime.process_block(); // the change arrives between blocks
+        assert_eq!(heard(&mut runtime, &mut hub), [0.3, 0.4]);
+        live.set_param("in", "first", 4.0).unwrap();
+        runtime.process_block();
+        assert_eq!(
+            heard(&mut runtime, &mut hub),
+            [0.4, 0.0],
+            "past the device: silence"
+        );
+    }
 }

@@ -9,7 +9,7 @@
 //! never waited for.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use patchbay_core::{
     DiskJob, NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Tap, no_latency,
@@ -37,11 +37,14 @@ pub mod readings {
     pub const COUNT: usize = 2;
 }
 
-/// What the node and its host share: counters and the live flag.
+/// What the node and its host share: counters, the live flag and the
+/// first channel taken.
 #[derive(Debug, Default)]
 pub struct InputShared {
     live: AtomicBool,
     dropped: AtomicU64,
+    /// The host's channel that feeds the node's first (0-based).
+    first: AtomicUsize,
 }
 
 impl InputShared {
@@ -110,7 +113,21 @@ impl InputJob {
     pub fn is_abandoned(&self) -> bool {
         self.frames.is_abandoned()
     }
+
+    /// The host's channel (0-based) that feeds the node's first: the
+    /// node's `first` parameter, which can change while it runs.
+    pub fn first_channel(&self) -> usize {
+        self.shared.first.load(Ordering::Relaxed)
+    }
 }
+
+/// `first` (1-based, as the parameter reads) as a channel index.
+fn first_index(first: f32) -> usize {
+    (first.round().max(1.0) as usize) - 1
+}
+
+/// The index of the `first` parameter.
+const FIRST: usize = 1;
 
 /// The input node.
 pub static INPUT: NodeDescriptor = NodeDescriptor {
@@ -121,9 +138,16 @@ pub static INPUT: NodeDescriptor = NodeDescriptor {
               Readings: missing frames, dropped frames.",
     inputs: &[],
     outputs: &[PortSpec::audio("out", "The input channels, 1 to 32 (`channels`).").follows()],
-    params: &[ParamSpec::new("channels", 1.0, 32.0, 2.0)
-        .smoothing(0.0)
-        .doc("How many input channels, from the first. Changing it rebuilds the node.")],
+    params: &[
+        ParamSpec::new("channels", 1.0, 32.0, 2.0)
+            .smoothing(0.0)
+            .doc("How many input channels, from `first` on. Changing it rebuilds the node."),
+        ParamSpec::new("first", 1.0, 32.0, 1.0).smoothing(0.0).doc(
+            "The first input channel taken (1: the device's or recording's first), so that nodes can share an \
+             interface's inputs. A device opens as wide as its input nodes reach when they appear; channels \
+             past its end are silent.",
+        ),
+    ],
     settings: &[],
     channels_param: Some("channels"),
     latency: no_latency,
@@ -135,6 +159,9 @@ fn build_input(ctx: &NodeContext) -> Box<dyn Processor> {
     let channels = ctx.channels.max(1);
     let (producer, consumer) = rtrb::RingBuffer::new(RING_FRAMES * channels);
     let shared = Arc::new(InputShared::default());
+    shared
+        .first
+        .store(first_index(ctx.param(FIRST)), Ordering::Relaxed);
     let window = ((TRIM_WINDOW_S * ctx.sample_rate as f64) as usize / ctx.max_block.max(1)).max(1);
     Box::new(Input {
         frames: consumer,
@@ -222,6 +249,12 @@ impl Processor for Input {
         self.missing += (frames - take) as u64;
         self.tap
             .publish(&[self.missing as f32, self.shared.dropped() as f32]);
+    }
+
+    fn set_param(&mut self, index: usize, value: f32) {
+        if index == FIRST {
+            self.shared.first.store(first_index(value), Ordering::Relaxed);
+        }
     }
 
     fn tap(&self) -> Option<Arc<Tap>> {

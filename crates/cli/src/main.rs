@@ -65,9 +65,12 @@ enum Command {
         /// host's default); under JACK, the client's name (`NAME_in`, default: patchbay_in).
         #[arg(long)]
         input: Option<String>,
-        /// Record the master, as the device hears it, to this WAV file (32-bit float; replaced if it exists).
+        /// Record the master, as the device hears it, to this WAV file (replaced if it exists).
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
+        /// Sample format of --record: f32, i24 or i16.
+        #[arg(long, default_value = "f32")]
+        format: SampleFormat,
         /// Sample rate in Hz (default: the device's).
         #[arg(long)]
         rate: Option<u32>,
@@ -184,6 +187,7 @@ fn run(cli: Cli) -> Result<()> {
             device,
             input,
             record,
+            format,
             rate,
             buffer,
             watch,
@@ -195,6 +199,7 @@ fn run(cli: Cli) -> Result<()> {
             device,
             input,
             record,
+            format,
             rate,
             buffer,
             watch,

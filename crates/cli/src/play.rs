@@ -14,9 +14,9 @@ use patchbay_core::{Applied, CompileOptions, LiveEngine, LiveError};
 use patchbay_io::input::{InputNodes, InputSpec};
 use patchbay_io::{
     CpalOutput, DeviceError, DiskHost, DiskReport, HostChoice, OutputSpec, PatchWatcher, Player, PlayerEvent,
-    Status,
+    SampleFormat, Status,
 };
-use patchbay_nodes::record::{Destination, Encoding, recording};
+use patchbay_nodes::record::{Destination, recording};
 
 /// How often the control loop wakes: garbage, faults, reloads.
 const TICK: Duration = Duration::from_millis(5);
@@ -34,6 +34,8 @@ pub struct PlayArgs {
     pub device: Option<String>,
     pub input: Option<String>,
     pub record: Option<PathBuf>,
+    /// The sample format of `record`.
+    pub format: SampleFormat,
     pub rate: Option<u32>,
     pub buffer: Option<u32>,
     pub watch: bool,
@@ -82,7 +84,7 @@ pub fn play(args: PlayArgs) -> Result<()> {
         // runtime hands every block to the recording as it makes it.
         let path = std::path::absolute(path).with_context(|| path.display().to_string())?;
         let (mut feed, job) = recording(2, rate, Destination::File(path), 0);
-        feed.set_recording(true, 0, Encoding::F32);
+        feed.set_recording(true, 0, args.format.into());
         runtime.set_output_listener(Box::new(move |[left, right]| {
             feed.push(&[left, right], left.len())
         }));

@@ -11,7 +11,6 @@ use anyhow::{Context, Result, anyhow};
 use patchbay_core::DiskJob;
 use patchbay_io::input::{InputSpec, LiveInput, Recording};
 use patchbay_io::{DiskHost, DiskReport, HostChoice, PlayerEvent, SampleFormat};
-use patchbay_nodes::record::Encoding;
 
 use crate::play::one_line;
 
@@ -37,12 +36,7 @@ pub fn record(args: RecordArgs) -> Result<()> {
     let not_opened = |e: patchbay_io::DeviceError| anyhow!("{}", one_line(&e.to_string()));
     let rate = LiveInput::probe(&spec).map_err(not_opened)?;
     let path = std::path::absolute(&args.output).with_context(|| args.output.display().to_string())?;
-    let encoding = match args.format {
-        SampleFormat::F32 => Encoding::F32,
-        SampleFormat::I24 => Encoding::I24,
-        SampleFormat::I16 => Encoding::I16,
-    };
-    let (capture, job) = Recording::to_file(args.channels, rate, path.clone(), encoding);
+    let (capture, job) = Recording::to_file(args.channels, rate, path.clone(), args.format.into());
     let lost = capture.lost_counter();
     let mut disk = DiskHost::threaded(".");
     disk.start(vec![("record".into(), DiskJob::new(job))])?;

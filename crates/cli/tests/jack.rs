@@ -123,6 +123,8 @@ fn play_feeds_its_input_node_from_jack_and_records_the_master() {
             "fx",
             "--seconds",
             "3",
+            "--format",
+            "i24",
             "--record",
         ],
     )
@@ -137,6 +139,10 @@ fn play_feeds_its_input_node_from_jack_and_records_the_master() {
     assert!(stderr.contains("master: wrote"), "{stderr}");
 
     // The input through the patch's -6 dB gain, as the device heard it.
+    assert_eq!(
+        hound::WavReader::open(&master).unwrap().spec().bits_per_sample,
+        24
+    );
     let (channels, rate) = read_channels(&master);
     assert_eq!((channels.len(), rate), (2, 48_000));
     for side in &channels {

@@ -18,6 +18,16 @@ pub enum SampleFormat {
     I16,
 }
 
+impl From<SampleFormat> for patchbay_nodes::record::Encoding {
+    fn from(format: SampleFormat) -> Self {
+        match format {
+            SampleFormat::F32 => Self::F32,
+            SampleFormat::I24 => Self::I24,
+            SampleFormat::I16 => Self::I16,
+        }
+    }
+}
+
 impl std::str::FromStr for SampleFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -75,6 +75,23 @@ kernels! {
         }
     }
 
+    /// `out = op(out)`, in place.
+    fn map / map_avx<F: Fn(f32) -> f32>(out: &mut [f32], op: F) {
+        for o in out.iter_mut() {
+            *o = op(*o);
+        }
+    }
+
+    /// The phases of a ramp from `first` rising `inc` a sample that wraps
+    /// at most once (past 1): each from the first, with no dependency from
+    /// sample to sample.
+    fn phases / phases_avx(out: &mut [f32], first: f64, inc: f64) {
+        for (k, o) in out.iter_mut().enumerate() {
+            let p = first + f64::from(k as i32) * inc;
+            *o = (if p >= 1.0 { p - 1.0 } else { p }) as f32;
+        }
+    }
+
     /// `out = op(a, b)`.
     fn zip / zip_avx<F: Fn(f32, f32) -> f32>(out: &mut [f32], a: &[f32], b: &[f32], op: F) {
         for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
@@ -114,8 +131,8 @@ mod tests {
             .collect();
         let y: Vec<f32> = x.iter().rev().map(|v| v * 0.3 + 0.1).collect();
         let run = |lanes: Lanes| {
-            let mut out = vec![vec![0.1f32; 67]; 6];
-            let [a, b, c, d, e, f] = &mut out[..] else {
+            let mut out = vec![vec![0.1f32; 67]; 8];
+            let [a, b, c, d, e, f, g, h] = &mut out[..] else {
                 unreachable!()
             };
             lanes.scale(a, &x, 0.707);
@@ -124,6 +141,9 @@ mod tests {
             lanes.spread(c, d, &x, 0.454, 0.891);
             lanes.affine(e, &x, 0.5, 0.1);
             lanes.zip(f, &x, &y, |a, b| a * b);
+            g.copy_from_slice(&x);
+            lanes.map(g, |v| crate::sources::sin_cycles_f32(v.abs().fract()) * 0.3 - 0.2);
+            lanes.phases(h, 0.987_654_321, 1.0 / 3.7);
             out
         };
         let (wide, narrow) = (run(Lanes::detect()), run(Lanes::narrow()));

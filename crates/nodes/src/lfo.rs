@@ -9,6 +9,7 @@ use patchbay_core::{
     NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
 };
 
+use crate::lanes::Lanes;
 use crate::smooth::{Ramp, Segment};
 use crate::sources::{Pcg32, sin_cycles_f32};
 
@@ -116,6 +117,7 @@ pub struct Lfo {
     /// Random value of this cycle and of the next.
     held: f32,
     next: f32,
+    lanes: Lanes,
 }
 
 impl Lfo {
@@ -138,6 +140,7 @@ impl Lfo {
             rng: Pcg32::new(ctx.param(7) as u64),
             held: 0.0,
             next: 0.0,
+            lanes: Lanes::detect(),
         };
         for (i, &v) in ctx.params.iter().enumerate() {
             lfo.set_param(i, v);
@@ -233,10 +236,7 @@ impl Processor for Lfo {
                 // up to 200 Hz): each phase from the first, with no
                 // dependency from sample to sample, so the loop vectorises.
                 let first = self.phase;
-                for (k, o) in out.iter_mut().enumerate() {
-                    let p = first + f64::from(k as i32) * inc;
-                    *o = (if p >= 1.0 { p - 1.0 } else { p }) as f32;
-                }
+                self.lanes.phases(out, first, inc);
                 self.phase = first + frames as f64 * inc;
                 if self.phase >= 1.0 {
                     self.phase -= 1.0;
@@ -303,18 +303,19 @@ impl Lfo {
     /// Pass 2: phase to shape, depth and offset, in one loop per shape
     /// (they vectorise).
     fn shape_and_scale(&mut self, out: &mut [f32], amp: Segment, offset: Segment) {
+        let lanes = self.lanes;
         match self.shape {
-            0 => scale(out, amp, offset, sin_cycles_f32),
-            1 => scale(out, amp, offset, |p| {
+            0 => scale(out, amp, offset, lanes, sin_cycles_f32),
+            1 => scale(out, amp, offset, lanes, |p| {
                 let q = p + 0.25;
                 let q = q - if q >= 1.0 { 1.0 } else { 0.0 };
                 1.0 - 4.0 * (q - 0.5).abs()
             }),
-            2 => scale(out, amp, offset, |p| 2.0 * p - 1.0),
-            3 => scale(out, amp, offset, |p| 1.0 - 2.0 * p),
-            4 => scale(out, amp, offset, |p| if p < 0.5 { 1.0 } else { -1.0 }),
+            2 => scale(out, amp, offset, lanes, |p| 2.0 * p - 1.0),
+            3 => scale(out, amp, offset, lanes, |p| 1.0 - 2.0 * p),
+            4 => scale(out, amp, offset, lanes, |p| if p < 0.5 { 1.0 } else { -1.0 }),
             // The random shapes' values are already there.
-            _ => scale(out, amp, offset, |v| v),
+            _ => scale(out, amp, offset, lanes, |v| v),
         }
         self.amp.finish();
         self.offset.finish();
@@ -323,10 +324,10 @@ impl Lfo {
 
 /// `out = offset + amp × shape(out)` over one call.
 #[inline(always)]
-fn scale(out: &mut [f32], amp: Segment, offset: Segment, shape: impl Fn(f32) -> f32) {
+fn scale(out: &mut [f32], amp: Segment, offset: Segment, lanes: Lanes, shape: impl Fn(f32) -> f32) {
     if amp.is_flat() && offset.is_flat() {
         let (a, c) = (amp.at(0), offset.at(0));
-        out.iter_mut().for_each(|o| *o = c + a * shape(*o));
+        lanes.map(out, |p| c + a * shape(p));
     } else {
         for (k, o) in out.iter_mut().enumerate() {
             *o = offset.at(k) + amp.at(k) * shape(*o);

@@ -1,6 +1,8 @@
 //! End to end: patch files in `patches/` render to WAV through the same
 //! runtime a device uses, and sound as they should.
 
+use std::path::Path;
+
 use patchbay_io::{RenderOptions, SampleFormat, render_to_wav};
 use patchbay_tests::*;
 
@@ -66,7 +68,7 @@ fn the_demo_renders_loud_clean_and_within_full_scale() {
 
 #[test]
 fn rendering_twice_gives_identical_files() {
-    let dir = std::env::temp_dir().join(format!("patchbay-determinism-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("determinism");
     std::fs::create_dir_all(&dir).unwrap();
     let (a, b) = (dir.join("a.wav"), dir.join("b.wav"));
     render_file("patches/demo.json", 5.0, SampleFormat::F32, &a);
@@ -77,7 +79,7 @@ fn rendering_twice_gives_identical_files() {
 
 #[test]
 fn a_sine_patch_renders_its_pitch_in_every_format() {
-    let dir = std::env::temp_dir().join(format!("patchbay-formats-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("formats");
     std::fs::create_dir_all(&dir).unwrap();
     for format in [SampleFormat::F32, SampleFormat::I24, SampleFormat::I16] {
         let path = dir.join(format!("{format:?}.wav"));

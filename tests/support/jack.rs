@@ -28,12 +28,20 @@ impl JackServer {
     /// reclaims a dead server's slot only for a server of the same name:
     /// unique names per run would fill it after a few crashed runs. A name
     /// taken by another test run makes jackd exit, and the next is tried.
-    ///
-    /// Realtime scheduling is asked for: without it, on a busy two-core
-    /// machine the dummy driver's own timer wakes late and reports xruns
-    /// that have nothing to do with its clients; where it is not
-    /// permitted, jackd runs without it.
     pub fn start() -> JackServer {
+        JackServer::start_with(&["--no-realtime"])
+    }
+
+    /// [`JackServer::start`] with realtime scheduling asked for: without
+    /// it, on a busy two-core machine the dummy driver's own timer wakes
+    /// late and reports xruns that have nothing to do with its clients
+    /// (for tests that count xruns); where it is not permitted, jackd runs
+    /// without it.
+    pub fn start_realtime() -> JackServer {
+        JackServer::start_with(&["--realtime", "-P", "70"])
+    }
+
+    fn start_with(scheduling: &[&str]) -> JackServer {
         // A test that failed while holding its turn poisons the lock; the
         // turn is still free.
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -43,7 +51,8 @@ impl JackServer {
                 continue;
             }
             let child = Command::new("jackd")
-                .args(["--realtime", "-P", "70", "-n", &name, "-d", "dummy", "-r"])
+                .args(scheduling)
+                .args(["-n", &name, "-d", "dummy", "-r"])
                 .arg(RATE.to_string())
                 .arg("-p")
                 .arg(PERIOD.to_string())

@@ -57,7 +57,7 @@ fn finish(child: Child) -> String {
 
 /// The last second but a tenth of `x` (well after the ports were wired).
 fn last_second(x: &[f32]) -> &[f32] {
-    let end = x.len() - 4_800;
+    let end = x.len().saturating_sub(4_800);
     assert!(end > 48_000, "only {} frames recorded", x.len());
     &x[end - 48_000..end]
 }

@@ -16,7 +16,7 @@ fn data(name: &str) -> PathBuf {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("patchbay-decode-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("decode");
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }

@@ -71,7 +71,7 @@ impl Recorder {
 
 #[test]
 fn plays_through_jack_at_real_time_pace_while_edited_live() {
-    let server = JackServer::start();
+    let server = JackServer::start_realtime();
     let name = server.name.clone();
     // SAFETY: set before any JACK client exists, and this file's only test
     // is the only thread reading the environment.

@@ -8,6 +8,7 @@ use patchbay_core::{
     Processor, Registry, no_latency,
 };
 use patchbay_io::{Driver, Meters, RenderOptions, SharedRuntime, render_to_wav};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -70,7 +71,7 @@ fn loud_patch() -> Patch {
 }
 
 fn render(patch: &Patch, limit: bool) -> (Vec<f32>, u64) {
-    let dir = std::env::temp_dir().join(format!("patchbay-safety-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("safety");
     std::fs::create_dir_all(&dir).unwrap();
     static RENDERS: AtomicUsize = AtomicUsize::new(0);
     let path = dir.join(format!("{}.wav", RENDERS.fetch_add(1, Ordering::Relaxed)));

@@ -39,7 +39,8 @@ fn freq(live: &LiveEngine) -> f64 {
 
 #[test]
 fn saves_reload_and_broken_saves_keep_the_last_good_patch() {
-    let dir = std::env::temp_dir().join(format!("patchbay-watch-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("watch");
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("live.json");
     std::fs::write(&path, sine_json(220.0)).unwrap();

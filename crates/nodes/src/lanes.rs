@@ -68,6 +68,13 @@ kernels! {
         }
     }
 
+    /// `out = a · ga + b · gb`.
+    fn blend / blend_avx(out: &mut [f32], a: &[f32], b: &[f32], ga: f32, gb: f32) {
+        for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+            *o = a * ga + b * gb;
+        }
+    }
+
     /// `out = x · f + c`.
     fn affine / affine_avx(out: &mut [f32], x: &[f32], f: f32, c: f32) {
         for (o, x) in out.iter_mut().zip(x) {
@@ -131,8 +138,8 @@ mod tests {
             .collect();
         let y: Vec<f32> = x.iter().rev().map(|v| v * 0.3 + 0.1).collect();
         let run = |lanes: Lanes| {
-            let mut out = vec![vec![0.1f32; 67]; 8];
-            let [a, b, c, d, e, f, g, h] = &mut out[..] else {
+            let mut out = vec![vec![0.1f32; 67]; 10];
+            let [a, b, c, d, e, f, g, h, i, j] = &mut out[..] else {
                 unreachable!()
             };
             lanes.scale(a, &x, 0.707);
@@ -144,12 +151,22 @@ mod tests {
             g.copy_from_slice(&x);
             lanes.map(g, |v| crate::sources::sin_cycles_f32(v.abs().fract()) * 0.3 - 0.2);
             lanes.phases(h, 0.987_654_321, 1.0 / 3.7);
+            lanes.blend(i, &x, &y, 0.891, 0.454);
+            // What a blend replaces: a scale, then a scaled add.
+            lanes.scale(j, &x, 0.891);
+            lanes.scale_add(j, &y, 0.454);
             out
         };
         let (wide, narrow) = (run(Lanes::detect()), run(Lanes::narrow()));
         for (w, n) in wide.iter().zip(&narrow) {
             assert!(w.iter().zip(n).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
+        assert!(
+            narrow[8]
+                .iter()
+                .zip(&narrow[9])
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
         assert_eq!(narrow[0][3], x[3] * 0.707);
         assert_eq!(narrow[4][9], x[9] * 0.5 + 0.1);
     }

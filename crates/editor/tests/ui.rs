@@ -66,6 +66,16 @@ fn pin(harness: &Harness<'_, Editor>, port: &str) -> Pos2 {
         .unwrap_or_else(|| panic!("pin {port} is not drawn"))
 }
 
+/// Add a node as a user would: the palette, its name typed, Enter.
+fn add_through_palette(harness: &mut Harness<'_, Editor>, kind: &str) {
+    harness.get_by_label("Add node…").click();
+    settle(harness);
+    harness.get_by_label("Search").type_text(kind);
+    settle(harness);
+    harness.key_press(Key::Enter);
+    settle(harness);
+}
+
 /// Drag a wire from one pin to another, as the mouse would.
 fn drag_wire(harness: &mut Harness<'_, Editor>, from: &str, to: &str) {
     let (a, b) = (pin(harness, from), pin(harness, to));
@@ -91,12 +101,7 @@ fn add_connect_set_undo_redo_and_save() {
     let mut harness = harness_on(&file);
 
     // Add a node through the palette by typing its name.
-    harness.get_by_label("Add node…").click();
-    settle(&mut harness);
-    harness.get_by_label("Search").type_text("lowpass");
-    settle(&mut harness);
-    harness.key_press(Key::Enter);
-    settle(&mut harness);
+    add_through_palette(&mut harness, "lowpass");
     let patch = harness.state().document().patch().clone();
     assert_eq!(patch.nodes.len(), 3);
     assert_eq!(patch.nodes[2].kind, "lowpass");
@@ -181,12 +186,7 @@ fn unsaved_changes_are_asked_about_before_new() {
     let (dir, file) = sine_file("unsaved");
     let mut harness = harness_on(&file);
 
-    harness.get_by_label("Add node…").click();
-    settle(&mut harness);
-    harness.get_by_label("Search").type_text("noise");
-    settle(&mut harness);
-    harness.key_press(Key::Enter);
-    settle(&mut harness);
+    add_through_palette(&mut harness, "noise");
     assert!(harness.state().document().is_dirty());
 
     harness.get_by_label("New").click();
@@ -408,12 +408,7 @@ fn live_edits_through_the_ui_keep_state_and_never_click() {
     let mut heard = harness.state_mut().audio_mut().render(40);
 
     // A node added beside the signal path: the sine plays on untouched.
-    harness.get_by_label("Add node…").click();
-    settle(&mut harness);
-    harness.get_by_label("Search").type_text("noise");
-    settle(&mut harness);
-    harness.key_press(Key::Enter);
-    settle(&mut harness);
+    add_through_palette(&mut harness, "noise");
     assert!(harness.state().document().patch().node("noise1").is_some());
     heard.extend(harness.state_mut().audio_mut().render(40));
     assert!(
@@ -431,12 +426,7 @@ fn live_edits_through_the_ui_keep_state_and_never_click() {
     heard.extend(harness.state_mut().audio_mut().render(80));
 
     // A filter wired in beside the direct path: the new path fades in.
-    harness.get_by_label("Add node…").click();
-    settle(&mut harness);
-    harness.get_by_label("Search").type_text("lowpass");
-    settle(&mut harness);
-    harness.key_press(Key::Enter);
-    settle(&mut harness);
+    add_through_palette(&mut harness, "lowpass");
     drag_wire(&mut harness, "sine1.out", "lowpass1.in");
     heard.extend(harness.state_mut().audio_mut().render(20));
     drag_wire(&mut harness, "lowpass1.out", "output1.in");
@@ -586,12 +576,7 @@ fn a_script_shows_its_graph_read_only_follows_saves_and_becomes_a_patch() {
     let built = harness.state().document().patch().clone();
 
     // Edits are refused.
-    harness.get_by_label("Add node…").click();
-    settle(&mut harness);
-    harness.get_by_label("Search").type_text("noise");
-    settle(&mut harness);
-    harness.key_press(Key::Enter);
-    settle(&mut harness);
+    add_through_palette(&mut harness, "noise");
     assert_eq!(harness.state().document().patch(), &built);
     assert!(harness.state().status().unwrap_or_default().contains("read-only"));
 

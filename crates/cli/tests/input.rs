@@ -8,6 +8,21 @@ use std::path::Path;
 use common::{TempDir, patchbay, read_channels, repo, text};
 use patchbay_nodes::analysis::{peak_frequency, rms, to_db};
 
+/// `patchbay render PATCH --input RECORDING --seconds SECONDS -o OUT`.
+fn render_with_input(patch: &Path, recording: &Path, seconds: &str, out: &Path) -> std::process::Output {
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    patchbay(&[
+        "render",
+        &path(patch),
+        "--input",
+        &path(recording),
+        "--seconds",
+        seconds,
+        "-o",
+        &path(out),
+    ])
+}
+
 /// A 16-bit WAV of `channels` identical half-scale sines at `freq`.
 fn sine_file(path: &Path, rate: u32, channels: u16, freq: f64, seconds: f64) {
     sines_file(path, rate, &vec![freq; channels as usize], seconds);
@@ -39,18 +54,7 @@ fn a_recording_rendered_through_a_gain_comes_out_6_db_down_at_its_pitch() {
     let recording = dir.join("sine.wav");
     sine_file(&recording, 44_100, 1, 441.0, 1.0);
     let out = dir.join("out.wav");
-    let render = |out: &Path| {
-        patchbay(&[
-            "render",
-            "patches/input-gain.json",
-            "--input",
-            recording.to_str().unwrap(),
-            "--seconds",
-            "1.5",
-            "-o",
-            out.to_str().unwrap(),
-        ])
-    };
+    let render = |out: &Path| render_with_input(&repo("patches/input-gain.json"), &recording, "1.5", out);
     let result = render(&out);
     assert!(result.status.success(), "{}", text(&result.stderr));
     let (channels, _) = read_channels(&out);
@@ -86,16 +90,7 @@ fn a_script_renders_its_input_node_from_the_recording_as_the_patch_file_does() {
         (script.as_path(), &from_script),
         (&repo("patches/input-gain.json"), &from_patch),
     ] {
-        let result = patchbay(&[
-            "render",
-            source.to_str().unwrap(),
-            "--input",
-            recording.to_str().unwrap(),
-            "--seconds",
-            "1.2",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+        let result = render_with_input(source, &recording, "1.2", out);
         assert!(result.status.success(), "{}", text(&result.stderr));
     }
     let (script_channels, _) = read_channels(&from_script);
@@ -167,16 +162,7 @@ fn an_input_node_takes_a_recordings_channels_from_its_first_on() {
     let recording = dir.join("three.wav");
     sines_file(&recording, 48_000, &[300.0, 500.0, 700.0], 1.0);
     let out = dir.join("out.wav");
-    let result = patchbay(&[
-        "render",
-        input_gain_from(dir.path(), 2).to_str().unwrap(),
-        "--input",
-        recording.to_str().unwrap(),
-        "--seconds",
-        "1",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let result = render_with_input(&input_gain_from(dir.path(), 2), &recording, "1", &out);
     assert!(result.status.success(), "{}", text(&result.stderr));
     let (channels, _) = read_channels(&out);
     for (channel, expected) in channels.iter().zip([500.0, 700.0]) {

@@ -3,6 +3,7 @@
 //! `JACK_DEFAULT_SERVER` set to its name.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,10 @@ pub struct JackServer {
 }
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// How many server names tests take turns with: JACK's registry holds
+/// eight servers at most.
+const SLOTS: usize = 4;
 
 impl JackServer {
     /// Start a server under the first free name of a small fixed set. JACK
@@ -45,7 +50,12 @@ impl JackServer {
         // A test that failed while holding its turn poisons the lock; the
         // turn is still free.
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        for slot in 0..4 {
+        // Each server of a test binary takes the next name: a server whose
+        // client was killed (the crash test) leaves state behind that can
+        // starve the next server of the same name.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let first = NEXT.fetch_add(1, Ordering::Relaxed);
+        for slot in (first..first + SLOTS).map(|n| n % SLOTS) {
             let name = format!("patchbay-test-{slot}");
             if jack_lsp(&name).contains("system:") {
                 continue;

@@ -26,7 +26,6 @@ use patchbay_io::{
     CpalOutput, DeviceError, DiskHost, DiskReport, Driver, NullOutput, Output, OutputSpec, Player, Running,
     Status,
 };
-use patchbay_nodes::input::InputJob;
 
 use crate::document::Change;
 use crate::telemetry;
@@ -264,15 +263,7 @@ impl Audio {
         let jobs = session.live.take_disk_jobs();
         let (jobs, unheard) = match &mut session.inputs {
             Some(inputs) => inputs.claim(jobs),
-            None => {
-                let (inputs, rest): (Vec<_>, Vec<_>) =
-                    (jobs.into_iter()).partition(|(_, job)| job.peek::<InputJob>().is_some());
-                let why = "silent: audio is not on a sound card";
-                (
-                    rest,
-                    Vec::from_iter(inputs.into_iter().map(|(node, _)| (node, why.to_string()))),
-                )
-            }
+            None => patchbay_io::input::unheard(jobs, "silent: audio is not on a sound card"),
         };
         let started = session.disk.start(jobs);
         for (node, why) in unheard {

@@ -397,6 +397,17 @@ impl InputCallback {
 /// What went wrong, by node id.
 pub type NodeErrors = Vec<(String, String)>;
 
+/// Take the input nodes' jobs out of `jobs`, unfed (their nodes are
+/// silent) for `why`; the other jobs are returned for the disk host.
+pub fn unheard(jobs: Vec<(String, DiskJob)>, why: &str) -> (Vec<(String, DiskJob)>, NodeErrors) {
+    let (inputs, rest): (Vec<_>, Vec<_>) =
+        (jobs.into_iter()).partition(|(_, job)| job.peek::<InputJob>().is_some());
+    (
+        rest,
+        Vec::from_iter(inputs.into_iter().map(|(node, _)| (node, why.to_string()))),
+    )
+}
+
 /// The device input of a patch's input nodes: opened when the first one
 /// appears (at the start, or in a later edit), then feeding every input
 /// node handed to it. Without a device the nodes stay silent.
@@ -430,15 +441,7 @@ impl InputNodes {
             self.spec.channels = channels;
             match LiveInput::open(self.spec.clone(), self.rate) {
                 Ok(live) => self.live = Some(live),
-                Err(e) => {
-                    let (inputs, rest): (Vec<_>, Vec<_>) =
-                        (jobs.into_iter()).partition(|(_, job)| job.peek::<InputJob>().is_some());
-                    let error = e.to_string();
-                    return (
-                        rest,
-                        Vec::from_iter(inputs.into_iter().map(|(node, _)| (node, error.clone()))),
-                    );
-                }
+                Err(e) => return unheard(jobs, &e.to_string()),
             }
         }
         match &mut self.live {

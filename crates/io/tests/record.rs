@@ -325,20 +325,7 @@ fn a_full_disk_ends_the_take_and_keeps_what_was_written() {
     // What the header last counted is there and is the signal: the render's
     // first frames, sample for sample.
     let (_, kept) = read_wav(&take);
-    let (_, full) = {
-        let mut disk = DiskHost::inline(&*dir);
-        let rendered = dir.join("render.wav");
-        render_with_disk(
-            &source(),
-            patchbay_nodes::registry(),
-            &options(SampleFormat::F32, 3.0),
-            &rendered,
-            &mut disk,
-            &mut |_, _| {},
-        )
-        .unwrap();
-        read_wav(&rendered)
-    };
+    let full = rendered_source(&dir);
     let header_every = (patchbay_io::recorder::HEADER_EVERY_SECONDS * 48_000.0) as usize * 2;
     assert!(
         kept.len() + header_every + 8192 >= 1_000_000 / 4 - 100,
@@ -347,6 +334,22 @@ fn a_full_disk_ends_the_take_and_keeps_what_was_written() {
     );
     assert!(kept[..] == full[..kept.len()]);
     assert_eq!(live.tap("rec").unwrap().snapshot()[readings::LOST_FRAMES], 0.0);
+}
+
+/// 3 s of `source()` rendered to `render.wav` in `dir`, read back.
+fn rendered_source(dir: &Path) -> Vec<f32> {
+    let rendered = dir.join("render.wav");
+    let mut disk = DiskHost::inline(dir);
+    render_with_disk(
+        &source(),
+        patchbay_nodes::registry(),
+        &options(SampleFormat::F32, 3.0),
+        &rendered,
+        &mut disk,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    read_wav(&rendered).1
 }
 
 /// A disk that stalls for `stall` at random (seeded) moments, at most
@@ -471,18 +474,7 @@ fn a_stalling_disk_loses_nothing_and_the_take_is_bit_exact() {
 #[test]
 fn frames_lost_to_a_full_ring_become_silence_and_the_take_keeps_its_timeline() {
     let dir = temp_dir("gap");
-    let rendered = dir.join("render.wav");
-    let mut disk = DiskHost::inline(&*dir);
-    render_with_disk(
-        &source(),
-        patchbay_nodes::registry(),
-        &options(SampleFormat::F32, 3.0),
-        &rendered,
-        &mut disk,
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let (_, reference) = read_wav(&rendered);
+    let reference = rendered_source(&dir);
 
     let (mut live, mut runtime) = LiveEngine::start(
         recorded("record", 0.0),

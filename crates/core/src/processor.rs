@@ -130,7 +130,7 @@ pub struct ProcessIo<'a> {
     ports: &'a [PortBuffers],
     inputs: usize,
     buffer_ids: *const u32,
-    kept: bool,
+    held: bool,
     _borrow: PhantomData<&'a mut [f32]>,
 }
 
@@ -141,13 +141,8 @@ impl<'a> ProcessIo<'a> {
     /// lie inside `buffer_ids`; `inputs <= ports.len()`;
     /// `offset + frames <= stride`; no buffer used by an output may be used
     /// by any other port of this call; and nothing else may access the pool
-    /// while this value lives. `kept` must hold only as
-    /// [`ProcessIo::outputs_kept`] says.
+    /// while this value lives.
     #[inline]
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call site per way of running a node"
-    )]
     pub(crate) unsafe fn new(
         pool: *mut f32,
         stride: usize,
@@ -156,7 +151,6 @@ impl<'a> ProcessIo<'a> {
         ports: &'a [PortBuffers],
         inputs: usize,
         buffer_ids: &'a [u32],
-        kept: bool,
     ) -> Self {
         ProcessIo {
             // SAFETY: `offset < stride`, inside buffer 0 (the contract).
@@ -166,18 +160,24 @@ impl<'a> ProcessIo<'a> {
             ports,
             inputs,
             buffer_ids: buffer_ids.as_ptr(),
-            kept,
+            held: false,
             _borrow: PhantomData,
         }
     }
 
-    /// True when every output still holds, untouched, what this processor
-    /// wrote in its previous call, both calls covering the whole block (no
-    /// other step writes these buffers). A processor whose output would be
-    /// the same again (a constant at rest) may then return at once.
+    /// Declare that every later call would write these outputs again,
+    /// unchanged, until one of this processor's parameters changes (a
+    /// constant at rest): while no other step writes them, the runtime
+    /// leaves them in place and skips those calls.
     #[inline]
-    pub fn outputs_kept(&self) -> bool {
-        self.kept
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    /// Whether the processor called [`ProcessIo::hold`].
+    #[inline]
+    pub(crate) fn held(&self) -> bool {
+        self.held
     }
 
     /// Frames to process in this call.

@@ -56,9 +56,9 @@ struct NodeSlot {
     first_event: u32,
     /// No other step of the schedule writes this node's output buffers.
     sole_writer: bool,
-    /// Its outputs hold what its last call wrote, that call having covered
-    /// the whole block (`ProcessIo::outputs_kept`).
-    kept: bool,
+    /// Its last whole-block call held its outputs (`ProcessIo::hold`), and
+    /// no parameter has changed since: it is not called.
+    held: bool,
 }
 
 /// A parameter change waiting on the audio thread for its sample.
@@ -209,7 +209,7 @@ impl Schedule {
                 gliding: 0,
                 first_event: NO_EVENT,
                 sole_writer: false,
-                kept: false,
+                held: false,
             });
         }
         let mut writers = vec![0u32; plan.buffer_count];
@@ -499,8 +499,9 @@ impl Schedule {
             self.run_node_in_pieces(node, ports, inputs, mods, due, start);
             return;
         }
-        let kept = slot.kept;
-        slot.kept = slot.sole_writer;
+        if slot.held {
+            return;
+        }
         let ports = &self.ports[ports.0 as usize..ports.1 as usize];
         // SAFETY: the plan's buffer ids are below `buffer_count`, the pool
         // holds `buffer_count * block` samples, `push_ports` keeps every
@@ -516,10 +517,10 @@ impl Schedule {
                 ports,
                 inputs as usize,
                 &self.buffer_ids,
-                kept,
             )
         };
         slot.processor.process(&mut io);
+        slot.held = io.held() && slot.sole_writer;
     }
 
     #[inline(never)]
@@ -534,7 +535,7 @@ impl Schedule {
     ) {
         let block = self.block;
         let slot = &mut self.nodes[node];
-        slot.kept = false;
+        slot.held = false;
         let ports = &self.ports[ports.0 as usize..ports.1 as usize];
         let mods = &self.modulations[mods.0 as usize..mods.1 as usize];
         let pool = self.pool.as_mut_ptr();
@@ -594,7 +595,6 @@ impl Schedule {
                     ports,
                     inputs as usize,
                     &self.buffer_ids,
-                    false,
                 )
             };
             slot.processor.process(&mut io);
@@ -615,6 +615,7 @@ impl Schedule {
         };
         if let Some(state) = slot.params.get_mut(param) {
             state.set(value, slot.processor.as_mut(), &mut slot.gliding);
+            slot.held = false;
         }
     }
 }

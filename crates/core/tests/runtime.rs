@@ -448,14 +448,14 @@ fn the_runtime_flushes_subnormal_results_to_zero() {
     assert!(out.iter().all(|&x| x == 0.0), "{:?}", &out[..4]);
 }
 
-/// Every call a `probe` node got: (node id, frames, outputs kept).
-static PROBED: std::sync::Mutex<Vec<(String, usize, bool)>> = std::sync::Mutex::new(Vec::new());
+/// Every call a `probe` node got: (node id, frames).
+static PROBED: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
 
-/// Records each call's `outputs_kept` and writes `value`.
+/// Writes `value` and holds it; records each call.
 static PROBE: NodeDescriptor = NodeDescriptor {
     kind: "probe",
     category: "test",
-    summary: "Writes `value`; records what the runtime tells it.",
+    summary: "Writes `value` and holds it; records its calls.",
     inputs: &[],
     outputs: &[PortSpec::control("out", "value")],
     params: &[ParamSpec::new("value", -2.0, 2.0, 1.0).smoothing(0.01)],
@@ -463,27 +463,29 @@ static PROBE: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
-    build: |ctx| Box::new(Probe(ctx.id.to_string())),
+    build: |ctx| Box::new(Probe(ctx.id.to_string(), 1.0)),
 };
 
-struct Probe(String);
+struct Probe(String, f32);
 
 impl Processor for Probe {
+    fn set_param(&mut self, _index: usize, value: f32) {
+        self.1 = value;
+    }
+
     fn process(&mut self, io: &mut ProcessIo<'_>) {
-        PROBED
-            .lock()
-            .unwrap()
-            .push((self.0.clone(), io.frames(), io.outputs_kept()));
-        io.output(0, 0).fill(1.0);
+        PROBED.lock().unwrap().push((self.0.clone(), io.frames()));
+        io.output(0, 0).fill(self.1);
+        io.hold();
     }
 }
 
-/// The calls probe `id` got since the last look: (frames, kept).
-fn probed(id: &str) -> Vec<(usize, bool)> {
+/// The frames of each call probe `id` got since the last look.
+fn probed(id: &str) -> Vec<usize> {
     let mut calls = PROBED.lock().unwrap();
     let (mine, others) = calls.drain(..).partition::<Vec<_>, _>(|c| c.0 == id);
     *calls = others;
-    mine.into_iter().map(|(_, frames, kept)| (frames, kept)).collect()
+    mine.into_iter().map(|(_, frames)| frames).collect()
 }
 
 /// `id` (a probe) through `gains` gain nodes to the output.
@@ -505,27 +507,39 @@ fn probe_chain(id: &str, gains: usize) -> Plan {
 }
 
 #[test]
-fn outputs_are_kept_only_between_whole_block_calls_of_their_sole_writer() {
-    // Alone with one gain after it, the probe's buffer is its own.
-    let plan = probe_chain("kept", 1);
+fn a_held_node_rests_until_a_parameter_changes_while_its_buffer_is_its_own() {
+    // Alone with one gain after it, the probe's buffer is its own: one
+    // call, then its output stays in place.
+    let plan = probe_chain("held", 1);
     let (mut control, mut runtime) = engine(Schedule::new(&plan));
-    left(&mut runtime, 3);
-    let full = |kept| (BLOCK, kept);
-    assert_eq!(probed("kept"), [full(false), full(true), full(true)]);
+    assert_eq!(left(&mut runtime, 3), [1.0; 3 * BLOCK]);
+    assert_eq!(probed("held"), [BLOCK]);
 
-    // A glide runs the node in control chunks; the first whole block after
-    // it must write again.
-    let p = plan.node_index("kept").unwrap();
+    // A glide runs the node in control chunks, then in one whole block
+    // that holds again. The output follows the glide down to zero.
+    let p = plan.node_index("held").unwrap();
     control.send(set(p, 0, 0.0)).unwrap();
     let glide_blocks = (0.01f32 * 48_000.0 / BLOCK as f32).ceil() as usize;
-    left(&mut runtime, glide_blocks + 2);
-    let calls = probed("kept");
-    let (chunks, after) = calls.split_at(calls.len() - 2);
-    assert!(chunks.iter().all(|&c| c == (CONTROL_CHUNK, false)), "{chunks:?}");
-    assert_eq!(after, [full(false), full(true)]);
+    let out = left(&mut runtime, glide_blocks + 3);
+    assert!(
+        out[..BLOCK].iter().all(|&x| x < 1.0 && x > 0.0),
+        "{:?}",
+        &out[..4]
+    );
+    assert_eq!(out[(glide_blocks + 1) * BLOCK..], [0.0; 2 * BLOCK]);
+    let calls = probed("held");
+    let (chunks, after) = calls.split_at(calls.len() - 1);
+    assert!(chunks.iter().all(|&c| c == CONTROL_CHUNK), "{chunks:?}");
+    assert_eq!(after, [BLOCK]);
+
+    // A change without smoothing (the glide already at its target is a
+    // jump) wakes it for one call too.
+    control.send(set(p, 0, 0.0)).unwrap();
+    left(&mut runtime, 2);
+    assert_eq!(probed("held"), [BLOCK], "an unchanged value still wakes it once");
 
     // Swapped into a schedule with fresh buffers, the adopted processor
-    // is told they are not its.
+    // writes them once.
     let adoption = patchbay_core::Adoption {
         nodes: vec![(p as u32, p as u32)],
         ..Default::default()
@@ -533,10 +547,12 @@ fn outputs_are_kept_only_between_whole_block_calls_of_their_sole_writer() {
     control
         .send(Command::Swap(Box::new(Schedule::adopting(&plan, adoption))))
         .unwrap();
-    left(&mut runtime, 2);
-    assert_eq!(probed("kept"), [full(false), full(true)]);
+    let out = left(&mut runtime, 3);
+    assert_eq!(probed("held"), [BLOCK]);
+    assert_eq!(out[out.len() - BLOCK..], [0.0; BLOCK]);
 
-    // Two gains later, the second gain's output reuses the probe's buffer.
+    // Two gains later, the second gain's output reuses the probe's buffer,
+    // so the probe must write it every block.
     let plan = probe_chain("shared", 2);
     let probe = plan.node_index("shared").unwrap();
     let buffer = plan
@@ -550,6 +566,6 @@ fn outputs_are_kept_only_between_whole_block_calls_of_their_sole_writer() {
     let writers = plan.steps.iter().filter(|s| s.writes().contains(&buffer)).count();
     assert_eq!(writers, 2, "the premise: another step reuses the buffer\n{plan}");
     let (_engine, mut runtime) = engine(Schedule::new(&plan));
-    left(&mut runtime, 3);
-    assert_eq!(probed("shared"), [full(false), full(false), full(false)]);
+    assert_eq!(left(&mut runtime, 3), [1.0; 3 * BLOCK]);
+    assert_eq!(probed("shared"), [BLOCK; 3]);
 }

@@ -150,7 +150,6 @@ pub static CONSTANT: NodeDescriptor = NodeDescriptor {
     build: |ctx| {
         Box::new(Constant {
             value: Ramp::new(ctx.param(0)),
-            wrote_flat: false,
         })
     },
 };
@@ -768,8 +767,6 @@ impl Processor for Pink {
 /// The `value` parameter, ramped sample by sample.
 pub struct Constant {
     value: Ramp,
-    /// The last call wrote `value` at rest (no ramp).
-    wrote_flat: bool,
 }
 
 impl Processor for Constant {
@@ -779,11 +776,10 @@ impl Processor for Constant {
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
         let value = self.value.segment(io.frames());
-        if value.is_flat() && self.wrote_flat && io.outputs_kept() {
-            // The buffer already holds this value on every frame.
-            return;
+        if value.is_flat() {
+            // Until the value changes, the buffer holds it on every frame.
+            io.hold();
         }
-        self.wrote_flat = value.is_flat();
         let out = io.output(0, 0);
         if value.is_flat() {
             out.fill(value.at(0));

@@ -98,6 +98,38 @@ enum ExecStep {
     },
 }
 
+/// The schedule's buffers, one after another from the start of a cache
+/// line: at block sizes that are multiples of 16 every buffer starts on one,
+/// so that wide loads and stores never straddle two lines.
+struct Pool(Vec<CacheLine>);
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct CacheLine([f32; 16]);
+
+impl Pool {
+    fn new(samples: usize) -> Pool {
+        Pool(vec![CacheLine([0.0; 16]); samples.div_ceil(16)])
+    }
+}
+
+impl std::ops::Deref for Pool {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        // SAFETY: `CacheLine` is 16 floats with no padding (`repr(C)`, 64
+        // bytes), so the lines are `16 * len` contiguous floats.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast(), self.0.len() * 16) }
+    }
+}
+
+impl std::ops::DerefMut for Pool {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as in `deref`.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast(), self.0.len() * 16) }
+    }
+}
+
 /// A ring used to align a path with a slower parallel one.
 struct DelayLine {
     data: Vec<f32>,
@@ -154,7 +186,7 @@ pub struct Schedule {
     /// numbering, or `u32::MAX`: how timed changes still waiting move over.
     renumber: Vec<u32>,
     transition: Option<Transition>,
-    pool: Vec<f32>,
+    pool: Pool,
     steps: Vec<ExecStep>,
     ports: Vec<PortBuffers>,
     buffer_ids: Vec<u32>,
@@ -239,7 +271,7 @@ impl Schedule {
             adoption,
             renumber: Vec::new(),
             transition: None,
-            pool: vec![0.0; plan.buffer_count * plan.block],
+            pool: Pool::new(plan.buffer_count * plan.block),
             steps: Vec::with_capacity(plan.steps.len()),
             ports: Vec::new(),
             buffer_ids: Vec::new(),
@@ -408,8 +440,10 @@ impl Schedule {
     /// samples.
     fn run(&mut self, due: &[Timed], start: u64) {
         let _denormals = crate::denormal::FlushToZero::new();
-        let block = self.block;
         for i in 0..self.steps.len() {
+            // Nodes first, with a branch rather than a jump table: most
+            // steps are nodes, and the other kinds' values stay out of the
+            // loop.
             match self.steps[i] {
                 ExecStep::Process {
                     node,
@@ -417,13 +451,23 @@ impl Schedule {
                     inputs,
                     modulations,
                 } => self.run_node(node as usize, ports, inputs, modulations, due, start),
-                ExecStep::Sum { inputs, output } => self.sum(inputs, output),
-                ExecStep::Copy { from, to } => {
-                    let from = from as usize * block;
-                    self.pool.copy_within(from..from + block, to as usize * block);
-                }
-                ExecStep::Delay { line, input, output } => self.delay(line, input, output),
+                step => self.run_plumbing(step),
             }
+        }
+    }
+
+    /// A step that moves samples between buffers.
+    #[inline(never)]
+    fn run_plumbing(&mut self, step: ExecStep) {
+        let block = self.block;
+        match step {
+            ExecStep::Process { .. } => unreachable!("nodes run in `run`"),
+            ExecStep::Sum { inputs, output } => self.sum(inputs, output),
+            ExecStep::Copy { from, to } => {
+                let from = from as usize * block;
+                self.pool.copy_within(from..from + block, to as usize * block);
+            }
+            ExecStep::Delay { line, input, output } => self.delay(line, input, output),
         }
     }
 

@@ -28,7 +28,13 @@ macro_rules! kernels {
                         // SAFETY: `avx` is set only where the CPU has AVX.
                         return unsafe { $avx($($arg),*) };
                     }
-                    $name($($arg),*)
+                    // Out of line too: inlined, the narrow loop would
+                    // crowd the caller's registers on the wide path.
+                    #[inline(never)]
+                    fn narrow$(<$f: $bound>)?($($arg: $ty),*) {
+                        $name($($arg),*)
+                    }
+                    narrow($($arg),*)
                 }
             )*
         }

@@ -175,6 +175,24 @@ impl Processor for Gain {
     }
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
+        // At rest (the common case) in as few instructions as it takes:
+        // with a source this node is often most of a small patch's block.
+        if let Some(g) = self.level.resting()
+            && g != 0.0
+        {
+            for ch in 0..io.output_channels(0) {
+                let input = io.input(0, ch);
+                self.lanes.scale(io.output(0, ch), input, g);
+            }
+        } else {
+            self.process_moving(io);
+        }
+    }
+}
+
+impl Gain {
+    #[inline(never)]
+    fn process_moving(&mut self, io: &mut ProcessIo<'_>) {
         for ch in 0..io.output_channels(0) {
             let input = io.input(0, ch);
             let out = io.output(0, ch);
@@ -225,18 +243,27 @@ impl Processor for Pan {
     }
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
-        let input = io.input(0, 0);
-        let (l, r) = (self.left.segment(input.len()), self.right.segment(input.len()));
-        let (gl, gr) = (l.at(0), r.at(0));
-        if l.is_flat() && r.is_flat() && gl != 0.0 && gr != 0.0 {
-            // At rest off the extremes (where a side is written silent,
-            // as `write_scaled` does): one pass over the input for both.
+        // At rest off the extremes (where a side is written silent, as
+        // `write_scaled` does): one pass over the input for both sides.
+        if let (Some(gl), Some(gr)) = (self.left.resting(), self.right.resting())
+            && gl != 0.0
+            && gr != 0.0
+        {
+            let input = io.input(0, 0);
             let [left, right] = io.outputs([(0, 0), (0, 1)]);
             self.lanes.spread(left, right, input, gl, gr);
         } else {
-            for (ch, ramp) in [&self.left, &self.right].into_iter().enumerate() {
-                write_scaled(io.output(0, ch), input, ramp, self.lanes);
-            }
+            self.process_moving(io);
+        }
+    }
+}
+
+impl Pan {
+    #[inline(never)]
+    fn process_moving(&mut self, io: &mut ProcessIo<'_>) {
+        let input = io.input(0, 0);
+        for (ch, ramp) in [&self.left, &self.right].into_iter().enumerate() {
+            write_scaled(io.output(0, ch), input, ramp, self.lanes);
         }
         self.left.finish();
         self.right.finish();

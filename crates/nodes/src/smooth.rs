@@ -53,6 +53,12 @@ impl Ramp {
         self.target
     }
 
+    /// The value, when it does not move during the next call.
+    #[inline]
+    pub fn resting(&self) -> Option<f32> {
+        (self.current == self.target).then_some(self.target)
+    }
+
     /// The values for a call of `frames` frames; call [`Ramp::finish`] after it.
     pub fn segment(&self, frames: usize) -> Segment {
         if self.current == self.target || frames == 0 {

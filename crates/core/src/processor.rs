@@ -209,6 +209,18 @@ impl<'a> ProcessIo<'a> {
         self.ports[self.inputs + port]
     }
 
+    /// Whether anything is wired to input `port`: unconnected, it reads
+    /// silence, which a node may then skip looking at.
+    #[inline]
+    pub fn connected(&self, port: usize) -> bool {
+        let port = self.input_port(port);
+        // SAFETY: `new`'s contract: the port's run of ids lies inside `buffer_ids`.
+        let ids = unsafe {
+            std::slice::from_raw_parts(self.buffer_ids.add(port.start as usize), port.len as usize)
+        };
+        ids.iter().any(|&id| id != crate::plan::SILENCE)
+    }
+
     /// Channels arriving at input `port`.
     #[inline]
     pub fn input_channels(&self, port: usize) -> usize {

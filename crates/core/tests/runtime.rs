@@ -581,3 +581,48 @@ fn buffers_start_on_cache_lines() {
     assert_eq!(l[0], 0.25);
     assert_eq!((l.as_ptr() as usize % 64, r.as_ptr() as usize % 64), (0, 0));
 }
+
+/// Writes 1 where its input is connected, 0 where it is not.
+static LISTENER: NodeDescriptor = NodeDescriptor {
+    kind: "listener",
+    category: "test",
+    summary: "Tells whether its input is wired.",
+    inputs: &[PortSpec::audio("in", "anything")],
+    outputs: &[PortSpec::control("out", "1 if `in` is connected")],
+    params: &[],
+    settings: &[],
+    channels_param: None,
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |_| Box::new(Listener),
+};
+
+struct Listener;
+
+impl Processor for Listener {
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        let heard = if io.connected(0) { 1.0 } else { 0.0 };
+        io.output(0, 0).fill(heard);
+    }
+}
+
+#[test]
+fn a_node_knows_whether_its_input_is_connected() {
+    let mut registry = common::registry();
+    registry.add(&LISTENER);
+    let heard = |edges: &[(&str, &str)]| {
+        let nodes = vec![
+            Node::new("src", "dc").with("value", 0.0),
+            Node::new("l", "listener"),
+            Node::new("out", "output"),
+        ];
+        let mut edges = edges.to_vec();
+        edges.push(("l.out", "out.in"));
+        let plan = compile(&patch(nodes, &edges), &registry, &common::opts(BLOCK)).unwrap();
+        let (_engine, mut runtime) = engine(Schedule::new(&plan));
+        left(&mut runtime, 1)[0]
+    };
+    // Connected to a silent source is still connected.
+    assert_eq!(heard(&[("src.out", "l.in")]), 1.0);
+    assert_eq!(heard(&[]), 0.0);
+}

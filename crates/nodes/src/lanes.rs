@@ -98,10 +98,19 @@ kernels! {
     /// The phases of a ramp from `first` rising `inc` a sample that wraps
     /// at most once (past 1): each from the first, with no dependency from
     /// sample to sample.
-    fn phases / phases_avx(out: &mut [f32], first: f64, inc: f64) {
+    fn phases / phases_avx(out: &mut [f32], first: f32, inc: f32) {
         for (k, o) in out.iter_mut().enumerate() {
-            let p = first + f64::from(k as i32) * inc;
-            *o = (if p >= 1.0 { p - 1.0 } else { p }) as f32;
+            let p = first + (k as i32 as f32) * inc;
+            *o = if p >= 1.0 { p - 1.0 } else { p };
+        }
+    }
+
+    /// `out = op(phase)` for the phases [`Lanes::phases`] writes, in the
+    /// same pass.
+    fn map_phases / map_phases_avx<F: Fn(f32) -> f32>(out: &mut [f32], first: f32, inc: f32, op: F) {
+        for (k, o) in out.iter_mut().enumerate() {
+            let p = first + (k as i32 as f32) * inc;
+            *o = op(if p >= 1.0 { p - 1.0 } else { p });
         }
     }
 
@@ -144,8 +153,8 @@ mod tests {
             .collect();
         let y: Vec<f32> = x.iter().rev().map(|v| v * 0.3 + 0.1).collect();
         let run = |lanes: Lanes| {
-            let mut out = vec![vec![0.1f32; 67]; 10];
-            let [a, b, c, d, e, f, g, h, i, j] = &mut out[..] else {
+            let mut out = vec![vec![0.1f32; 67]; 11];
+            let [a, b, c, d, e, f, g, h, i, j, k] = &mut out[..] else {
                 unreachable!()
             };
             lanes.scale(a, &x, 0.707);
@@ -156,7 +165,8 @@ mod tests {
             lanes.zip(f, &x, &y, |a, b| a * b);
             g.copy_from_slice(&x);
             lanes.map(g, |v| crate::sources::sin_cycles_f32(v.abs().fract()) * 0.3 - 0.2);
-            lanes.phases(h, 0.987_654_321, 1.0 / 3.7);
+            lanes.phases(h, 0.987_654_3, 1.0 / 3.7);
+            lanes.map_phases(k, 0.987_654_3, 1.0 / 3.7, |p| p * 0.5);
             lanes.blend(i, &x, &y, 0.891, 0.454);
             // What a blend replaces: a scale, then a scaled add.
             lanes.scale(j, &x, 0.891);
@@ -173,6 +183,8 @@ mod tests {
                 .zip(&narrow[9])
                 .all(|(a, b)| a.to_bits() == b.to_bits())
         );
+        // A map in the phases' pass is the map of the phases.
+        assert!(narrow[10].iter().zip(&narrow[7]).all(|(m, p)| *m == p * 0.5));
         assert_eq!(narrow[0][3], x[3] * 0.707);
         assert_eq!(narrow[4][9], x[9] * 0.5 + 0.1);
     }

@@ -208,7 +208,7 @@ impl Processor for Lfo {
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
         let frames = io.frames();
-        let (amp, offset) = (self.amp.segment(frames), self.offset.segment(frames));
+        let sync_connected = io.connected(0);
         let sync = io.input(0, 0);
         let out = io.output(0, 0);
         // Pass 1: the phase of each sample (or, for the random shapes, which
@@ -217,8 +217,12 @@ impl Processor for Lfo {
         let mut inc = self.increment();
         // No rise in this call (the usual case: `sync` unconnected or
         // between clock edges): only the phase moves.
-        // (A count rather than a search: it vectorises.)
-        let highs = sync.iter().filter(|&&v| v > 0.5).count();
+        // (A count rather than a search, in 32-bit lanes: it vectorises.)
+        let highs = if sync_connected {
+            sync.iter().map(|&v| u32::from(v > 0.5)).sum::<u32>() as usize
+        } else {
+            0
+        };
         if highs == 0 || (self.high && highs == frames) {
             self.high = highs > 0;
             self.since_edge = self.since_edge.saturating_add(frames as u64);
@@ -235,13 +239,25 @@ impl Processor for Lfo {
                 // At most one wrap in this call (always so in `free` mode
                 // up to 200 Hz): each phase from the first, with no
                 // dependency from sample to sample, so the loop vectorises.
+                // Within a call single precision is plenty (the phase is
+                // off by 1e-7 cycles at most); the call's start stays
+                // double, so the rate does not drift.
                 let first = self.phase;
-                self.lanes.phases(out, first, inc);
                 self.phase = first + frames as f64 * inc;
                 if self.phase >= 1.0 {
                     self.phase -= 1.0;
                     self.new_cycle();
                 }
+                let (first, inc) = (first as f32, inc as f32);
+                if let (Some(a), Some(c)) = (self.amp.resting(), self.offset.resting()) {
+                    // At rest: phase to output in one pass.
+                    let lanes = self.lanes;
+                    with_shape!(self.shape, |shape| {
+                        lanes.map_phases(out, first, inc, |p| c + a * shape(p))
+                    });
+                    return;
+                }
+                self.lanes.phases(out, first, inc);
             } else {
                 let (mut phase, mut wraps) = (self.phase, 0);
                 for o in out.iter_mut() {
@@ -262,7 +278,7 @@ impl Processor for Lfo {
         } else {
             self.scan(sync, out, random, &mut inc);
         }
-        self.shape_and_scale(out, amp, offset);
+        self.shape_and_scale(out);
     }
 }
 
@@ -302,25 +318,53 @@ impl Lfo {
 
     /// Pass 2: phase to shape, depth and offset, in one loop per shape
     /// (they vectorise).
-    fn shape_and_scale(&mut self, out: &mut [f32], amp: Segment, offset: Segment) {
+    fn shape_and_scale(&mut self, out: &mut [f32]) {
+        let (amp, offset) = (self.amp.segment(out.len()), self.offset.segment(out.len()));
         let lanes = self.lanes;
-        match self.shape {
-            0 => scale(out, amp, offset, lanes, sin_cycles_f32),
-            1 => scale(out, amp, offset, lanes, |p| {
-                let q = p + 0.25;
-                let q = q - if q >= 1.0 { 1.0 } else { 0.0 };
-                1.0 - 4.0 * (q - 0.5).abs()
-            }),
-            2 => scale(out, amp, offset, lanes, |p| 2.0 * p - 1.0),
-            3 => scale(out, amp, offset, lanes, |p| 1.0 - 2.0 * p),
-            4 => scale(out, amp, offset, lanes, |p| if p < 0.5 { 1.0 } else { -1.0 }),
-            // The random shapes' values are already there.
-            _ => scale(out, amp, offset, lanes, |v| v),
-        }
+        with_shape!(self.shape, |shape| scale(out, amp, offset, lanes, shape));
         self.amp.finish();
         self.offset.finish();
     }
 }
+
+/// `$body` with `$shape` bound to waveshape number `$index`, phase (0..1)
+/// to -1..1; the random shapes' values, already there, pass through. A
+/// match over the body, so that each shape inlines into its own loop.
+macro_rules! with_shape {
+    ($index:expr, |$shape:ident| $body:expr) => {
+        match $index {
+            0 => {
+                let $shape = sin_cycles_f32;
+                $body
+            }
+            1 => {
+                let $shape = |p: f32| {
+                    let q = p + 0.25;
+                    let q = q - if q >= 1.0 { 1.0 } else { 0.0 };
+                    1.0 - 4.0 * (q - 0.5).abs()
+                };
+                $body
+            }
+            2 => {
+                let $shape = |p: f32| 2.0 * p - 1.0;
+                $body
+            }
+            3 => {
+                let $shape = |p: f32| 1.0 - 2.0 * p;
+                $body
+            }
+            4 => {
+                let $shape = |p: f32| if p < 0.5 { 1.0 } else { -1.0 };
+                $body
+            }
+            _ => {
+                let $shape = |v: f32| v;
+                $body
+            }
+        }
+    };
+}
+use with_shape;
 
 /// `out = offset + amp × shape(out)` over one call.
 #[inline(always)]

@@ -398,17 +398,28 @@ impl Processor for Scale {
     }
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
+        if let (Some(f), Some(c)) = (self.factor.resting(), self.offset.resting()) {
+            for ch in 0..io.output_channels(0) {
+                let input = io.input(0, ch);
+                self.lanes.affine(io.output(0, ch), input, f, c);
+            }
+        } else {
+            self.process_moving(io);
+        }
+    }
+}
+
+impl Scale {
+    /// Out of line, so that its setup stays off the at-rest path.
+    #[inline(never)]
+    fn process_moving(&mut self, io: &mut ProcessIo<'_>) {
         let frames = io.frames();
         let (f, c) = (self.factor.segment(frames), self.offset.segment(frames));
         for ch in 0..io.output_channels(0) {
             let input = io.input(0, ch);
             let out = io.output(0, ch);
-            if f.is_flat() && c.is_flat() {
-                self.lanes.affine(out, input, f.at(0), c.at(0));
-            } else {
-                for (k, (o, &x)) in out.iter_mut().zip(input).enumerate() {
-                    *o = x * f.at(k) + c.at(k);
-                }
+            for (k, (o, &x)) in out.iter_mut().zip(input).enumerate() {
+                *o = x * f.at(k) + c.at(k);
             }
         }
         self.factor.finish();

@@ -715,34 +715,34 @@ impl Processor for Crossfade {
     }
 
     fn process(&mut self, io: &mut ProcessIo<'_>) {
-        let frames = io.frames();
-        let (ga, gb) = (self.a.segment(frames), self.b.segment(frames));
         // At rest with both sides heard: one pass, rounding as the two
         // below do (each product, then their sum).
-        let blend = ga.is_flat() && gb.is_flat() && ga.at(0) != 0.0 && gb.at(0) != 0.0;
-        if blend {
+        if let (Some(ga), Some(gb)) = (self.a.resting(), self.b.resting())
+            && ga != 0.0
+            && gb != 0.0
+        {
             for ch in 0..io.output_channels(0) {
                 let (a, b) = (io.input(0, ch), io.input(1, ch));
-                self.lanes.blend(io.output(0, ch), a, b, ga.at(0), gb.at(0));
+                self.lanes.blend(io.output(0, ch), a, b, ga, gb);
             }
         } else {
             self.fade(io);
         }
-        self.a.finish();
-        self.b.finish();
     }
 }
 
 impl Crossfade {
     /// Out of line, so that its setup stays off the at-rest path.
     #[inline(never)]
-    fn fade(&self, io: &mut ProcessIo<'_>) {
+    fn fade(&mut self, io: &mut ProcessIo<'_>) {
         for ch in 0..io.output_channels(0) {
             let (a, b) = (io.input(0, ch), io.input(1, ch));
             let out = io.output(0, ch);
             write_scaled(out, a, &self.a, self.lanes);
             add_scaled(out, b, &self.b, self.lanes);
         }
+        self.a.finish();
+        self.b.finish();
     }
 }
 

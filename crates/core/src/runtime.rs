@@ -539,11 +539,13 @@ impl Schedule {
         start: u64,
     ) {
         let slot = &mut self.nodes[node];
-        if slot.gliding != 0 || slot.first_event != NO_EVENT || mods.0 != mods.1 {
-            self.run_node_in_pieces(node, ports, inputs, mods, due, start);
+        // A node holds only after a whole-block call (so it was neither
+        // gliding nor driven) and stops at its next parameter change.
+        if slot.held && slot.first_event == NO_EVENT {
             return;
         }
-        if slot.held {
+        if slot.gliding != 0 || slot.first_event != NO_EVENT || mods.0 != mods.1 {
+            self.run_node_in_pieces(node, ports, inputs, mods, due, start);
             return;
         }
         let ports = &self.ports[ports.0 as usize..ports.1 as usize];

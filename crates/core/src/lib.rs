@@ -9,6 +9,7 @@ pub mod compile;
 pub mod denormal;
 pub mod disk;
 pub mod error;
+pub mod lanes;
 pub mod live;
 pub mod patch;
 pub mod plan;
@@ -24,7 +25,7 @@ pub use error::{LoadError, LoadErrorKind, ValidationError};
 pub use live::{Applied, LiveEngine, LiveError};
 pub use patch::{Comment, Edge, Node, Patch, PortRef, load_patch, load_patch_str};
 pub use plan::{BufferId, FeedbackStore, Plan, PlanNode, SILENCE, Step};
-pub use processor::{NodeContext, ProcessIo, Processor};
+pub use processor::{NodeContext, ProcessIo, Processor, Rest};
 pub use registry::{
     Channels, Curve, NodeDescriptor, ParamSpec, PortKind, PortSpec, Registry, SettingKind, SettingSpec, Unit,
     no_latency,

@@ -12,6 +12,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::disk::DiskJob;
+use crate::lanes::Lanes;
 use crate::registry::{NodeDescriptor, PortSpec, no_latency};
 use crate::telemetry::Tap;
 
@@ -104,6 +105,73 @@ pub static OUTPUT: NodeDescriptor = NodeDescriptor {
     build: |_| Box::new(Silent),
 };
 
+/// A node's whole block at rest, in a closed form the runtime runs in place
+/// of `process`: the level nodes, whose DSP is a multiply or two a sample,
+/// cost little more than the loop itself. Each form rounds exactly as the
+/// [`Lanes`] kernel of the same name, so a node that computes its block
+/// with that kernel declares it without changing a bit. "Each channel" is
+/// each channel of output 0, from the same channel of the inputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rest {
+    /// The outputs stay as written (a constant); honoured while no other
+    /// step writes them.
+    Hold,
+    /// Each channel: input 0 × the factor ([`Lanes::scale`]); silence for 0.
+    Scale(f32),
+    /// Output 0's two channels: input 0's first × left, × right ([`Lanes::spread`]).
+    Spread(f32, f32),
+    /// Each channel: input 0 × a + input 1 × b ([`Lanes::blend`]).
+    Blend(f32, f32),
+    /// Each channel: input 0 × factor + offset ([`Lanes::affine`]).
+    Affine(f32, f32),
+    /// Each channel: input 0 × input 1 ([`Lanes::zip`]).
+    Product,
+}
+
+impl Rest {
+    /// Run the block (audio thread).
+    #[inline]
+    pub(crate) fn run(self, io: &mut ProcessIo<'_>, lanes: Lanes) {
+        match self {
+            Rest::Hold => {}
+            Rest::Scale(g) => {
+                for ch in 0..io.output_channels(0) {
+                    let input = io.input(0, ch);
+                    let out = io.output(0, ch);
+                    if g == 0.0 {
+                        out.fill(0.0);
+                    } else {
+                        lanes.scale(out, input, g);
+                    }
+                }
+            }
+            Rest::Spread(left, right) => {
+                let input = io.input(0, 0);
+                let [l, r] = io.outputs([(0, 0), (0, 1)]);
+                lanes.spread(l, r, input, left, right);
+            }
+            Rest::Blend(ga, gb) => {
+                for ch in 0..io.output_channels(0) {
+                    let (a, b) = (io.input(0, ch), io.input(1, ch));
+                    lanes.blend(io.output(0, ch), a, b, ga, gb);
+                }
+            }
+            Rest::Affine(factor, offset) => {
+                for ch in 0..io.output_channels(0) {
+                    let input = io.input(0, ch);
+                    lanes.affine(io.output(0, ch), input, factor, offset);
+                }
+            }
+            Rest::Product => {
+                for ch in 0..io.output_channels(0) {
+                    let (a, b) = (io.input(0, ch), io.input(1, ch));
+                    lanes.zip(io.output(0, ch), a, b, |a, b| a * b);
+                }
+            }
+        }
+    }
+}
+
 /// Where one port's channels live: a run of buffer indices.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct PortBuffers {
@@ -130,7 +198,7 @@ pub struct ProcessIo<'a> {
     ports: &'a [PortBuffers],
     inputs: usize,
     buffer_ids: *const u32,
-    held: bool,
+    rest: Option<Rest>,
     _borrow: PhantomData<&'a mut [f32]>,
 }
 
@@ -160,24 +228,24 @@ impl<'a> ProcessIo<'a> {
             ports,
             inputs,
             buffer_ids: buffer_ids.as_ptr(),
-            held: false,
+            rest: None,
             _borrow: PhantomData,
         }
     }
 
-    /// Declare that every later call would write these outputs again,
-    /// unchanged, until one of this processor's parameters changes (a
-    /// constant at rest): while no other step writes them, the runtime
-    /// leaves them in place and skips those calls.
+    /// Declare what every later call would compute, until one of this
+    /// processor's parameters changes: the runtime then runs that itself,
+    /// without calling `process` (see [`Rest`]). A node declares it only
+    /// after writing the same in this call.
     #[inline]
-    pub fn hold(&mut self) {
-        self.held = true;
+    pub fn rest(&mut self, rest: Rest) {
+        self.rest = Some(rest);
     }
 
-    /// Whether the processor called [`ProcessIo::hold`].
+    /// What the processor declared with [`ProcessIo::rest`].
     #[inline]
-    pub(crate) fn held(&self) -> bool {
-        self.held
+    pub(crate) fn rested(&self) -> Option<Rest> {
+        self.rest
     }
 
     /// Frames to process in this call.

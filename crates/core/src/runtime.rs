@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::disk::DiskJob;
+use crate::lanes::Lanes;
 use crate::plan::{BufferId, Plan, Step};
-use crate::processor::{NodeContext, PortBuffers, ProcessIo, Processor, Silent};
+use crate::processor::{NodeContext, PortBuffers, ProcessIo, Processor, Rest, Silent};
 use crate::registry::{NodeDescriptor, Unit};
 use crate::safety::Safety;
 use crate::telemetry::Tap;
@@ -56,9 +57,9 @@ struct NodeSlot {
     first_event: u32,
     /// No other step of the schedule writes this node's output buffers.
     sole_writer: bool,
-    /// Its last whole-block call held its outputs (`ProcessIo::hold`), and
-    /// no parameter has changed since: it is not called.
-    held: bool,
+    /// What its last whole-block call declared (`ProcessIo::rest`), if no
+    /// parameter has changed since: the runtime runs that instead of it.
+    rest: Option<Rest>,
 }
 
 /// A parameter change waiting on the audio thread for its sample.
@@ -187,6 +188,7 @@ pub struct Schedule {
     renumber: Vec<u32>,
     transition: Option<Transition>,
     pool: Pool,
+    lanes: Lanes,
     steps: Vec<ExecStep>,
     ports: Vec<PortBuffers>,
     buffer_ids: Vec<u32>,
@@ -241,7 +243,7 @@ impl Schedule {
                 gliding: 0,
                 first_event: NO_EVENT,
                 sole_writer: false,
-                held: false,
+                rest: None,
             });
         }
         let mut writers = vec![0u32; plan.buffer_count];
@@ -272,6 +274,7 @@ impl Schedule {
             renumber: Vec::new(),
             transition: None,
             pool: Pool::new(plan.buffer_count * plan.block),
+            lanes: Lanes::detect(),
             steps: Vec::with_capacity(plan.steps.len()),
             ports: Vec::new(),
             buffer_ids: Vec::new(),
@@ -539,34 +542,74 @@ impl Schedule {
         start: u64,
     ) {
         let slot = &mut self.nodes[node];
-        // A node holds only after a whole-block call (so it was neither
-        // gliding nor driven) and stops at its next parameter change.
-        if slot.held && slot.first_event == NO_EVENT {
+        // A node rests only after a whole-block call (so it was neither
+        // gliding nor driven) and wakes at its next parameter change.
+        if let Some(rest) = slot.rest
+            && slot.first_event == NO_EVENT
+        {
+            if rest != Rest::Hold {
+                self.run_rest(rest, ports, inputs);
+            }
             return;
         }
         if slot.gliding != 0 || slot.first_event != NO_EVENT || mods.0 != mods.1 {
             self.run_node_in_pieces(node, ports, inputs, mods, due, start);
             return;
         }
-        let ports = &self.ports[ports.0 as usize..ports.1 as usize];
+        let mut io = Self::io(
+            &mut self.pool,
+            self.block,
+            &self.ports,
+            &self.buffer_ids,
+            ports,
+            inputs,
+        );
+        slot.processor.process(&mut io);
+        slot.rest = io.rested().filter(|&rest| rest != Rest::Hold || slot.sole_writer);
+    }
+
+    /// A whole-block view of a step's buffers (fields apart, so that the
+    /// node's slot can be borrowed beside it).
+    #[inline]
+    fn io<'a>(
+        pool: &'a mut Pool,
+        block: usize,
+        ports: &'a [PortBuffers],
+        buffer_ids: &'a [u32],
+        step: (u32, u32),
+        inputs: u32,
+    ) -> ProcessIo<'a> {
+        let ports = &ports[step.0 as usize..step.1 as usize];
         // SAFETY: the plan's buffer ids are below `buffer_count`, the pool
         // holds `buffer_count * block` samples, `push_ports` keeps every
         // port's ids inside `buffer_ids` and a step's inputs before its
         // outputs, and the compiler gives each output its own buffer,
         // distinct from every input.
-        let mut io = unsafe {
+        unsafe {
             ProcessIo::new(
-                self.pool.as_mut_ptr(),
-                self.block,
+                pool.as_mut_ptr(),
+                block,
                 0,
-                self.block,
+                block,
                 ports,
                 inputs as usize,
-                &self.buffer_ids,
+                buffer_ids,
             )
-        };
-        slot.processor.process(&mut io);
-        slot.held = io.held() && slot.sole_writer;
+        }
+    }
+
+    /// A resting node's block, run in its place.
+    #[inline(never)]
+    fn run_rest(&mut self, rest: Rest, ports: (u32, u32), inputs: u32) {
+        let mut io = Self::io(
+            &mut self.pool,
+            self.block,
+            &self.ports,
+            &self.buffer_ids,
+            ports,
+            inputs,
+        );
+        rest.run(&mut io, self.lanes);
     }
 
     #[inline(never)]
@@ -581,7 +624,7 @@ impl Schedule {
     ) {
         let block = self.block;
         let slot = &mut self.nodes[node];
-        slot.held = false;
+        slot.rest = None;
         let ports = &self.ports[ports.0 as usize..ports.1 as usize];
         let mods = &self.modulations[mods.0 as usize..mods.1 as usize];
         let pool = self.pool.as_mut_ptr();
@@ -661,7 +704,7 @@ impl Schedule {
         };
         if let Some(state) = slot.params.get_mut(param) {
             state.set(value, slot.processor.as_mut(), &mut slot.gliding);
-            slot.held = false;
+            slot.rest = None;
         }
     }
 }

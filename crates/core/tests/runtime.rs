@@ -8,8 +8,8 @@ mod common;
 use common::{patch, plan};
 use patchbay_core::runtime::{CONTROL_CHUNK, PENDING_CAPACITY};
 use patchbay_core::{
-    Command, Node, NodeDescriptor, ParamSpec, Patch, Plan, PortSpec, ProcessIo, Processor, Runtime, Schedule,
-    Step, compile, engine, no_latency,
+    Command, Node, NodeDescriptor, ParamSpec, Patch, Plan, PortSpec, ProcessIo, Processor, Rest, Runtime,
+    Schedule, Step, compile, engine, no_latency,
 };
 
 const BLOCK: usize = 64;
@@ -476,7 +476,7 @@ impl Processor for Probe {
     fn process(&mut self, io: &mut ProcessIo<'_>) {
         PROBED.lock().unwrap().push((self.0.clone(), io.frames()));
         io.output(0, 0).fill(self.1);
-        io.hold();
+        io.rest(Rest::Hold);
     }
 }
 
@@ -625,4 +625,124 @@ fn a_node_knows_whether_its_input_is_connected() {
     // Connected to a silent source is still connected.
     assert_eq!(heard(&[("src.out", "l.in")]), 1.0);
     assert_eq!(heard(&[]), 0.0);
+}
+
+/// How many times a `resting` node's `process` ran.
+static RESTING_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Computes the rest form numbered `form` in plain code and declares it.
+static RESTING: NodeDescriptor = NodeDescriptor {
+    kind: "resting",
+    category: "test",
+    summary: "A level node that rests.",
+    inputs: &[
+        PortSpec::audio("a", "first").follows(),
+        PortSpec::audio("b", "second").follows(),
+    ],
+    outputs: &[PortSpec::audio("out", "the form").follows()],
+    params: &[ParamSpec::choice(
+        "form",
+        &["scale", "spread", "blend", "affine", "product", "silence"],
+        0,
+    )],
+    settings: &[],
+    channels_param: None,
+    latency: no_latency,
+    breaks_cycles: false,
+    build: |ctx| Box::new(Resting(FORMS[ctx.param(0) as usize])),
+};
+
+/// The `resting` node's forms, by its `form` choice.
+const FORMS: [Rest; 6] = [
+    Rest::Scale(0.3),
+    Rest::Spread(0.6, -0.8),
+    Rest::Blend(0.7, -0.2),
+    Rest::Affine(1.5, 0.25),
+    Rest::Product,
+    Rest::Scale(0.0),
+];
+
+struct Resting(Rest);
+
+/// What `rest` makes of the inputs `a` and `b` on output channel `ch`.
+fn rest_form(rest: Rest, a: &[Vec<f32>], b: &[Vec<f32>], ch: usize, k: usize) -> f32 {
+    // (The scalar reference: each product, then the sum, as the kernels round.)
+    match rest {
+        Rest::Scale(0.0) => 0.0,
+        Rest::Scale(g) => a[ch][k] * g,
+        Rest::Spread(l, r) => a[0][k] * if ch == 0 { l } else { r },
+        Rest::Blend(ga, gb) => a[ch][k] * ga + b[ch][k] * gb,
+        Rest::Affine(f, c) => a[ch][k] * f + c,
+        Rest::Product => a[ch][k] * b[ch][k],
+        Rest::Hold => unreachable!(),
+    }
+}
+
+impl Processor for Resting {
+    fn process(&mut self, io: &mut ProcessIo<'_>) {
+        RESTING_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let channels = io.output_channels(0);
+        let read = |port| {
+            (0..channels)
+                .map(|ch| io.input(port, ch).to_vec())
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (read(0), read(1));
+        for ch in 0..channels {
+            for (k, o) in io.output(0, ch).iter_mut().enumerate() {
+                *o = rest_form(self.0, &a, &b, ch, k);
+            }
+        }
+        io.rest(self.0);
+    }
+}
+
+#[test]
+fn a_resting_node_is_run_by_the_runtime_with_the_same_bits() {
+    let mut registry = common::registry();
+    registry.add(&RESTING);
+    for form in 0..6 {
+        let nodes = vec![
+            Node::new("a", "stereo_src").with("seed", 3.0),
+            Node::new("b", "stereo_src").with("seed", 4.0),
+            Node::new("dut", "resting").with("form", form as f64),
+            Node::new("out", "output"),
+        ];
+        let edges = [("a.out", "dut.a"), ("b.out", "dut.b"), ("dut.out", "out.in")];
+        let plan = compile(&patch(nodes, &edges), &registry, &common::opts(BLOCK)).unwrap();
+        let (_engine, mut runtime) = engine(Schedule::new(&plan));
+        RESTING_CALLS.store(0, std::sync::atomic::Ordering::Relaxed);
+        let blocks = 4;
+        let mut heard = [Vec::new(), Vec::new()];
+        for _ in 0..blocks {
+            runtime.process_block();
+            for (side, out) in heard.iter_mut().zip(runtime.schedule().master()) {
+                side.extend_from_slice(out);
+            }
+        }
+        assert_eq!(
+            RESTING_CALLS.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "form {form}"
+        );
+        let frames = blocks * BLOCK;
+        let a = [
+            common::nodes::noise(3, 0, frames),
+            common::nodes::noise(3, 1, frames),
+        ];
+        let b = [
+            common::nodes::noise(4, 0, frames),
+            common::nodes::noise(4, 1, frames),
+        ];
+        for (ch, side) in heard.iter().enumerate() {
+            for (k, &x) in side.iter().enumerate() {
+                let expected = rest_form(FORMS[form], &a, &b, ch, k);
+                assert_eq!(
+                    x.to_bits(),
+                    expected.to_bits(),
+                    "form {form}, channel {ch}, frame {k}"
+                );
+            }
+        }
+    }
 }

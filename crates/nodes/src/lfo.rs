@@ -9,9 +9,9 @@ use patchbay_core::{
     NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
 };
 
-use crate::lanes::Lanes;
 use crate::smooth::{Ramp, Segment};
 use crate::sources::{Pcg32, sin_cycles_f32};
+use patchbay_core::lanes::Lanes;
 
 /// `lfo`: a low-frequency oscillator.
 pub static LFO: NodeDescriptor = NodeDescriptor {

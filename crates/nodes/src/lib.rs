@@ -19,7 +19,6 @@ pub mod envelope;
 pub mod filters;
 pub(crate) mod fx;
 pub mod input;
-pub(crate) mod lanes;
 pub mod lfo;
 pub mod math;
 pub mod mixing;

@@ -10,10 +10,10 @@
 //! Parameters that shape the output directly (offsets, factors, bounds)
 //! move sample by sample ([`Ramp`]) between the runtime's 16-frame updates.
 
-use patchbay_core::{NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency};
+use patchbay_core::{NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Rest, Unit, no_latency};
 
-use crate::lanes::Lanes;
 use crate::smooth::{Ramp, Segment};
+use patchbay_core::lanes::Lanes;
 
 /// Largest magnitude of the plain-number parameters here.
 const BIG: f64 = 1e6;
@@ -25,7 +25,7 @@ const OUT: PortSpec = PortSpec::control("out", "Result, as wide as the widest in
 
 /// A node kind with inputs `a` and `b` computing `op(a, b)` per sample.
 macro_rules! binary {
-    ($name:ident, $kind:literal, $summary:literal, $op:expr) => {
+    ($name:ident, $kind:literal, $summary:literal, $op:expr, $rest:expr) => {
         #[doc = concat!("`", $kind, "`: ", $summary)]
         pub static $name: NodeDescriptor = NodeDescriptor {
             kind: $kind,
@@ -41,6 +41,7 @@ macro_rules! binary {
             build: |_| {
                 Box::new(Binary {
                     op: $op,
+                    rest: $rest,
                     lanes: Lanes::detect(),
                 })
             },
@@ -52,26 +53,30 @@ binary!(
     SUBTRACT,
     "subtract",
     "Difference `a − b`, sample by sample.",
-    |a: f32, b: f32| a - b
+    |a: f32, b: f32| a - b,
+    None
 );
 binary!(
     MULTIPLY,
     "multiply",
     "Product `a × b`, sample by sample: a VCA (signal × envelope) or a ring modulator \
      (signal × signal). An unconnected input is 0; to scale by a constant use `scale`.",
-    |a: f32, b: f32| a * b
+    |a: f32, b: f32| a * b,
+    Some(Rest::Product)
 );
 binary!(
     MIN,
     "min",
     "The smaller of `a` and `b`, sample by sample (with `b` unconnected: `min(a, 0)`).",
-    f32::min
+    f32::min,
+    None
 );
 binary!(
     MAX,
     "max",
     "The larger of `a` and `b`, sample by sample (with `b` unconnected: `max(a, 0)`, a half-wave rectifier).",
-    f32::max
+    f32::max,
+    None
 );
 
 /// `add`: `a + b + offset`.
@@ -328,6 +333,8 @@ pub static MTOF: NodeDescriptor = NodeDescriptor {
 /// `op(a, b)` on every channel.
 pub struct Binary<F> {
     op: F,
+    /// What `op` is as a [`Rest`], if it is one.
+    rest: Option<Rest>,
     lanes: Lanes,
 }
 
@@ -336,6 +343,9 @@ impl<F: Fn(f32, f32) -> f32 + Send> Processor for Binary<F> {
         for ch in 0..io.output_channels(0) {
             let (a, b) = (io.input(0, ch), io.input(1, ch));
             self.lanes.zip(io.output(0, ch), a, b, &self.op);
+        }
+        if let Some(rest) = self.rest {
+            io.rest(rest);
         }
     }
 }
@@ -403,6 +413,7 @@ impl Processor for Scale {
                 let input = io.input(0, ch);
                 self.lanes.affine(io.output(0, ch), input, f, c);
             }
+            io.rest(Rest::Affine(f, c));
         } else {
             self.process_moving(io);
         }

@@ -8,12 +8,12 @@
 use std::f32::consts::FRAC_PI_4;
 
 use patchbay_core::{
-    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
+    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Rest, Unit, no_latency,
 };
 
 use crate::db_to_gain;
-use crate::lanes::Lanes;
 use crate::smooth::{Ramp, Segment};
+use patchbay_core::lanes::Lanes;
 
 /// `gain`: multiplies every channel by a level in decibels.
 pub static GAIN: NodeDescriptor = NodeDescriptor {
@@ -184,6 +184,7 @@ impl Processor for Gain {
                 let input = io.input(0, ch);
                 self.lanes.scale(io.output(0, ch), input, g);
             }
+            io.rest(Rest::Scale(g));
         } else {
             self.process_moving(io);
         }
@@ -252,6 +253,7 @@ impl Processor for Pan {
             let input = io.input(0, 0);
             let [left, right] = io.outputs([(0, 0), (0, 1)]);
             self.lanes.spread(left, right, input, gl, gr);
+            io.rest(Rest::Spread(gl, gr));
         } else {
             self.process_moving(io);
         }
@@ -725,6 +727,7 @@ impl Processor for Crossfade {
                 let (a, b) = (io.input(0, ch), io.input(1, ch));
                 self.lanes.blend(io.output(0, ch), a, b, ga, gb);
             }
+            io.rest(Rest::Blend(ga, gb));
         } else {
             self.fade(io);
         }

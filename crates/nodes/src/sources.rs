@@ -5,7 +5,7 @@
 //! band-limiting (the `blep` module: band-limited steps).
 
 use patchbay_core::{
-    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
+    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Rest, Unit, no_latency,
 };
 
 use crate::blep::{self, Blep, SawPhase};
@@ -778,7 +778,7 @@ impl Processor for Constant {
         let value = self.value.segment(io.frames());
         if value.is_flat() {
             // Until the value changes, the buffer holds it on every frame.
-            io.hold();
+            io.rest(Rest::Hold);
         }
         let out = io.output(0, 0);
         if value.is_flat() {

@@ -17,7 +17,7 @@
 //! parameters are read once, when the processor is built.
 
 use patchbay_core::{
-    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Registry, SettingKind,
+    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Registry, Rest, SettingKind,
     SettingSpec, no_latency,
 };
 
@@ -145,7 +145,7 @@ struct Constant(f32);
 impl Processor for Constant {
     fn process(&mut self, io: &mut ProcessIo<'_>) {
         io.output(0, 0).fill(self.0);
-        io.hold();
+        io.rest(Rest::Hold);
     }
     fn set_param(&mut self, _: usize, value: f32) {
         self.0 = value;

@@ -6,7 +6,7 @@
 
 /// Which loop width this CPU runs.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Lanes {
+pub struct Lanes {
     #[cfg(target_arch = "x86_64")]
     avx: bool,
 }
@@ -22,7 +22,7 @@ macro_rules! kernels {
             $(
                 $(#[$doc])*
                 #[inline(always)]
-                pub(crate) fn $name$(<$f: $bound>)?(self, $($arg: $ty),*) {
+                pub fn $name$(<$f: $bound>)?(self, $($arg: $ty),*) {
                     #[cfg(target_arch = "x86_64")]
                     if self.avx {
                         // SAFETY: `avx` is set only where the CPU has AVX.
@@ -124,7 +124,7 @@ kernels! {
 
 impl Lanes {
     /// The widest this CPU has (control thread).
-    pub(crate) fn detect() -> Self {
+    pub fn detect() -> Self {
         Lanes {
             #[cfg(target_arch = "x86_64")]
             avx: std::arch::is_x86_feature_detected!("avx"),
@@ -133,7 +133,7 @@ impl Lanes {
 
     /// SSE2 only, to compare the widths in tests.
     #[cfg(test)]
-    pub(crate) fn narrow() -> Self {
+    pub fn narrow() -> Self {
         Lanes {
             #[cfg(target_arch = "x86_64")]
             avx: false,
@@ -164,7 +164,10 @@ mod tests {
             lanes.affine(e, &x, 0.5, 0.1);
             lanes.zip(f, &x, &y, |a, b| a * b);
             g.copy_from_slice(&x);
-            lanes.map(g, |v| crate::sources::sin_cycles_f32(v.abs().fract()) * 0.3 - 0.2);
+            lanes.map(g, |v| {
+                let p = v.abs().fract();
+                4.0 * p * (1.0 - p) * 0.3 - 0.2
+            });
             lanes.phases(h, 0.987_654_3, 1.0 / 3.7);
             lanes.map_phases(k, 0.987_654_3, 1.0 / 3.7, |p| p * 0.5);
             lanes.blend(i, &x, &y, 0.891, 0.454);

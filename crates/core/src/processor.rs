@@ -128,46 +128,102 @@ pub enum Rest {
     Product,
 }
 
-impl Rest {
+/// A [`Rest`] with its buffers found, once, when the node came to rest:
+/// each block then runs the form's kernel on them and nothing else.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Resting {
+    form: Rest,
+    channels: usize,
+    out: [*mut f32; 2],
+    a: [*const f32; 2],
+    b: [*const f32; 2],
+    frames: usize,
+}
+
+// SAFETY: the pointers lead into the pool of the schedule that holds this
+// (a heap buffer that moves with it, never reallocated) and are used only
+// by that schedule's `run`, on whichever thread runs it.
+unsafe impl Send for Resting {}
+
+impl Resting {
+    /// The form `io`'s processor declared, with `io`'s buffers, or `None`
+    /// where the step's ports do not fit it (more than two channels, an
+    /// input missing): the node is then called as usual.
+    pub(crate) fn resolve(form: Rest, io: &mut ProcessIo<'_>) -> Option<Resting> {
+        let channels = match form {
+            Rest::Hold => 0,
+            Rest::Spread(..) => 2,
+            _ => io.output_ports().checked_sub(1).map(|_| io.output_channels(0))?,
+        };
+        let inputs = match form {
+            Rest::Hold => 0,
+            Rest::Scale(_) | Rest::Spread(..) | Rest::Affine(..) => 1,
+            Rest::Blend(..) | Rest::Product => 2,
+        };
+        let per_input = if matches!(form, Rest::Spread(..)) {
+            1
+        } else {
+            channels
+        };
+        let fits = channels <= 2
+            && (channels == 0 || io.output_ports() >= 1 && io.output_channels(0) == channels)
+            && io.input_ports() >= inputs
+            && (0..inputs).all(|port| io.input_channels(port) >= per_input);
+        if !fits {
+            return None;
+        }
+        let mut resting = Resting {
+            form,
+            channels,
+            out: [std::ptr::null_mut(); 2],
+            a: [std::ptr::null(); 2],
+            b: [std::ptr::null(); 2],
+            frames: io.frames(),
+        };
+        for ch in 0..channels {
+            resting.out[ch] = io.output(0, ch).as_mut_ptr();
+        }
+        for ch in 0..per_input {
+            if inputs > 0 {
+                resting.a[ch] = io.input(0, ch).as_ptr();
+            }
+            if inputs > 1 {
+                resting.b[ch] = io.input(1, ch).as_ptr();
+            }
+        }
+        Some(resting)
+    }
+
+    /// Whether the form is [`Rest::Hold`]: nothing to run.
+    #[inline]
+    pub(crate) fn holds(&self) -> bool {
+        self.form == Rest::Hold
+    }
+
     /// Run the block (audio thread).
     #[inline]
-    pub(crate) fn run(self, io: &mut ProcessIo<'_>, lanes: Lanes) {
-        match self {
+    pub(crate) fn run(&self, lanes: Lanes) {
+        let n = self.frames;
+        // SAFETY: `resolve` took these from a whole-block `ProcessIo` of
+        // this step, whose outputs are distinct from each other and from
+        // its inputs; the pool has not moved since.
+        let (out, a, b) = unsafe {
+            (
+                |ch: usize| std::slice::from_raw_parts_mut(self.out[ch], n),
+                |ch: usize| std::slice::from_raw_parts(self.a[ch], n),
+                |ch: usize| std::slice::from_raw_parts(self.b[ch], n),
+            )
+        };
+        match self.form {
             Rest::Hold => {}
-            Rest::Scale(g) => {
-                for ch in 0..io.output_channels(0) {
-                    let input = io.input(0, ch);
-                    let out = io.output(0, ch);
-                    if g == 0.0 {
-                        out.fill(0.0);
-                    } else {
-                        lanes.scale(out, input, g);
-                    }
-                }
-            }
-            Rest::Spread(left, right) => {
-                let input = io.input(0, 0);
-                let [l, r] = io.outputs([(0, 0), (0, 1)]);
-                lanes.spread(l, r, input, left, right);
-            }
+            Rest::Scale(0.0) => (0..self.channels).for_each(|ch| out(ch).fill(0.0)),
+            Rest::Scale(g) => (0..self.channels).for_each(|ch| lanes.scale(out(ch), a(ch), g)),
+            Rest::Spread(left, right) => lanes.spread(out(0), out(1), a(0), left, right),
             Rest::Blend(ga, gb) => {
-                for ch in 0..io.output_channels(0) {
-                    let (a, b) = (io.input(0, ch), io.input(1, ch));
-                    lanes.blend(io.output(0, ch), a, b, ga, gb);
-                }
+                (0..self.channels).for_each(|ch| lanes.blend(out(ch), a(ch), b(ch), ga, gb))
             }
-            Rest::Affine(factor, offset) => {
-                for ch in 0..io.output_channels(0) {
-                    let input = io.input(0, ch);
-                    lanes.affine(io.output(0, ch), input, factor, offset);
-                }
-            }
-            Rest::Product => {
-                for ch in 0..io.output_channels(0) {
-                    let (a, b) = (io.input(0, ch), io.input(1, ch));
-                    lanes.zip(io.output(0, ch), a, b, |a, b| a * b);
-                }
-            }
+            Rest::Affine(f, c) => (0..self.channels).for_each(|ch| lanes.affine(out(ch), a(ch), f, c)),
+            Rest::Product => (0..self.channels).for_each(|ch| lanes.zip(out(ch), a(ch), b(ch), |x, y| x * y)),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::disk::DiskJob;
 use crate::lanes::Lanes;
 use crate::plan::{BufferId, Plan, Step};
-use crate::processor::{NodeContext, PortBuffers, ProcessIo, Processor, Rest, Silent};
+use crate::processor::{NodeContext, PortBuffers, ProcessIo, Processor, Rest, Resting, Silent};
 use crate::registry::{NodeDescriptor, Unit};
 use crate::safety::Safety;
 use crate::telemetry::Tap;
@@ -59,7 +59,7 @@ struct NodeSlot {
     sole_writer: bool,
     /// What its last whole-block call declared (`ProcessIo::rest`), if no
     /// parameter has changed since: the runtime runs that instead of it.
-    rest: Option<Rest>,
+    rest: Option<Resting>,
 }
 
 /// A parameter change waiting on the audio thread for its sample.
@@ -544,11 +544,11 @@ impl Schedule {
         let slot = &mut self.nodes[node];
         // A node rests only after a whole-block call (so it was neither
         // gliding nor driven) and wakes at its next parameter change.
-        if let Some(rest) = slot.rest
+        if let Some(resting) = &slot.rest
             && slot.first_event == NO_EVENT
         {
-            if rest != Rest::Hold {
-                self.run_rest(rest, ports, inputs);
+            if !resting.holds() {
+                resting.run(self.lanes);
             }
             return;
         }
@@ -565,7 +565,10 @@ impl Schedule {
             inputs,
         );
         slot.processor.process(&mut io);
-        slot.rest = io.rested().filter(|&rest| rest != Rest::Hold || slot.sole_writer);
+        slot.rest = io
+            .rested()
+            .filter(|&rest| rest != Rest::Hold || slot.sole_writer)
+            .and_then(|rest| Resting::resolve(rest, &mut io));
     }
 
     /// A whole-block view of a step's buffers (fields apart, so that the
@@ -596,20 +599,6 @@ impl Schedule {
                 buffer_ids,
             )
         }
-    }
-
-    /// A resting node's block, run in its place.
-    #[inline(never)]
-    fn run_rest(&mut self, rest: Rest, ports: (u32, u32), inputs: u32) {
-        let mut io = Self::io(
-            &mut self.pool,
-            self.block,
-            &self.ports,
-            &self.buffer_ids,
-            ports,
-            inputs,
-        );
-        rest.run(&mut io, self.lanes);
     }
 
     #[inline(never)]

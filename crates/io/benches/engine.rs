@@ -11,12 +11,17 @@ use patchbay_core::{CompileOptions, Node, Patch, Schedule, compile, load_patch};
 
 /// A chain `sine -> gain -> gain -> ... -> output` of `n` unity gains.
 fn gain_chain(n: usize) -> Patch {
+    chain_of("gain", n)
+}
+
+/// A chain `sine -> kind -> kind -> ... -> output` of `n` nodes of `kind`.
+fn chain_of(kind: &str, n: usize) -> Patch {
     let mut patch = Patch::default();
     patch.nodes.push(Node::new("src", "sine"));
     let mut prev = "src".to_string();
     for i in 0..n {
         let id = format!("g{i}");
-        patch.nodes.push(Node::new(&id, "gain"));
+        patch.nodes.push(Node::new(&id, kind));
         patch.connect(&format!("{prev}.out"), &format!("{id}.in"));
         prev = id;
     }
@@ -40,23 +45,30 @@ fn bench_compile(c: &mut Criterion) {
 }
 
 fn bench_chain(c: &mut Criterion) {
-    let plan = compile(
-        &gain_chain(1_000),
-        patchbay_nodes::registry(),
-        &CompileOptions::default(),
-    )
-    .unwrap();
-    let mut schedule = Schedule::new(&plan);
     let mut group = c.benchmark_group("schedule");
     // One element per node per block: the reported time per element is the
-    // cost of one node for one 64-frame block.
+    // cost of one node for one 64-frame block. Gains at rest are run by the
+    // runtime (`Rest`); `abs` is called every block, so its figure is the
+    // cost of a call.
     group.throughput(Throughput::Elements(1_001));
-    group.bench_function("1000 unity gains, 64-frame block", |b| {
-        b.iter(|| {
-            schedule.process();
-            black_box(schedule.master()[0][0]);
-        })
-    });
+    for (kind, name) in [
+        ("gain", "1000 unity gains, 64-frame block"),
+        ("abs", "1000 abs (called), 64-frame block"),
+    ] {
+        let plan = compile(
+            &chain_of(kind, 1_000),
+            patchbay_nodes::registry(),
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        let mut schedule = Schedule::new(&plan);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                schedule.process();
+                black_box(schedule.master()[0][0]);
+            })
+        });
+    }
     group.finish();
 }
 

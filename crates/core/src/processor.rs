@@ -150,23 +150,20 @@ impl Resting {
     /// where the step's ports do not fit it (more than two channels, an
     /// input missing): the node is then called as usual.
     pub(crate) fn resolve(form: Rest, io: &mut ProcessIo<'_>) -> Option<Resting> {
-        let channels = match form {
-            Rest::Hold => 0,
-            Rest::Spread(..) => 2,
-            _ => io.output_ports().checked_sub(1).map(|_| io.output_channels(0))?,
-        };
-        let inputs = match form {
-            Rest::Hold => 0,
-            Rest::Scale(_) | Rest::Spread(..) | Rest::Affine(..) => 1,
-            Rest::Blend(..) | Rest::Product => 2,
-        };
-        let per_input = if matches!(form, Rest::Spread(..)) {
-            1
+        let out_channels = if io.output_ports() > 0 {
+            io.output_channels(0)
         } else {
-            channels
+            0
+        };
+        // (inputs read, output channels written, channels read from each input)
+        let (inputs, channels, per_input) = match form {
+            Rest::Hold => (0, 0, 0),
+            Rest::Spread(..) => (1, 2, 1),
+            Rest::Scale(_) | Rest::Affine(..) => (1, out_channels, out_channels),
+            Rest::Blend(..) | Rest::Product => (2, out_channels, out_channels),
         };
         let fits = channels <= 2
-            && (channels == 0 || io.output_ports() >= 1 && io.output_channels(0) == channels)
+            && (form == Rest::Hold || out_channels == channels)
             && io.input_ports() >= inputs
             && (0..inputs).all(|port| io.input_channels(port) >= per_input);
         if !fits {
@@ -204,16 +201,13 @@ impl Resting {
     #[inline]
     pub(crate) fn run(&self, lanes: Lanes) {
         let n = self.frames;
-        // SAFETY: `resolve` took these from a whole-block `ProcessIo` of
-        // this step, whose outputs are distinct from each other and from
-        // its inputs; the pool has not moved since.
-        let (out, a, b) = unsafe {
-            (
-                |ch: usize| std::slice::from_raw_parts_mut(self.out[ch], n),
-                |ch: usize| std::slice::from_raw_parts(self.a[ch], n),
-                |ch: usize| std::slice::from_raw_parts(self.b[ch], n),
-            )
-        };
+        // SAFETY (all three): `resolve` took the pointers from a whole-block
+        // `ProcessIo` of this step, whose outputs are distinct from each
+        // other and from its inputs, for `channels` outputs and the inputs
+        // the form reads; the pool has not moved since.
+        let out = |ch: usize| unsafe { std::slice::from_raw_parts_mut(self.out[ch], n) };
+        let a = |ch: usize| unsafe { std::slice::from_raw_parts(self.a[ch], n) };
+        let b = |ch: usize| unsafe { std::slice::from_raw_parts(self.b[ch], n) };
         match self.form {
             Rest::Hold => {}
             Rest::Scale(0.0) => (0..self.channels).for_each(|ch| out(ch).fill(0.0)),

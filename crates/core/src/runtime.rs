@@ -541,7 +541,8 @@ impl Schedule {
         due: &[Timed],
         start: u64,
     ) {
-        let slot = &mut self.nodes[node];
+        // SAFETY: steps are built from the plan's nodes, one slot each.
+        let slot = unsafe { self.nodes.get_unchecked_mut(node) };
         // A node rests only after a whole-block call (so it was neither
         // gliding nor driven) and wakes at its next parameter change.
         if let Some(resting) = &slot.rest
@@ -582,7 +583,8 @@ impl Schedule {
         step: (u32, u32),
         inputs: u32,
     ) -> ProcessIo<'a> {
-        let ports = &ports[step.0 as usize..step.1 as usize];
+        // SAFETY: `push_ports` made the range, inside `ports`.
+        let ports = unsafe { ports.get_unchecked(step.0 as usize..step.1 as usize) };
         // SAFETY: the plan's buffer ids are below `buffer_count`, the pool
         // holds `buffer_count * block` samples, `push_ports` keeps every
         // port's ids inside `buffer_ids` and a step's inputs before its

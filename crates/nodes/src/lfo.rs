@@ -6,12 +6,11 @@
 //! driving lookups (the phasor). For audible tones use the oscillators.
 
 use patchbay_core::{
-    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, no_latency,
+    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Unit, lanes::Lanes, no_latency,
 };
 
 use crate::smooth::{Ramp, Segment};
 use crate::sources::{Pcg32, sin_cycles_f32};
-use patchbay_core::lanes::Lanes;
 
 /// `lfo`: a low-frequency oscillator.
 pub static LFO: NodeDescriptor = NodeDescriptor {

@@ -10,10 +10,11 @@
 //! Parameters that shape the output directly (offsets, factors, bounds)
 //! move sample by sample ([`Ramp`]) between the runtime's 16-frame updates.
 
-use patchbay_core::{NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Rest, Unit, no_latency};
+use patchbay_core::{
+    NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Rest, Unit, lanes::Lanes, no_latency,
+};
 
 use crate::smooth::{Ramp, Segment};
-use patchbay_core::lanes::Lanes;
 
 /// Largest magnitude of the plain-number parameters here.
 const BIG: f64 = 1e6;

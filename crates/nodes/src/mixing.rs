@@ -8,12 +8,12 @@
 use std::f32::consts::FRAC_PI_4;
 
 use patchbay_core::{
-    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Rest, Unit, no_latency,
+    NodeContext, NodeDescriptor, ParamSpec, PortSpec, ProcessIo, Processor, Rest, Unit, lanes::Lanes,
+    no_latency,
 };
 
 use crate::db_to_gain;
 use crate::smooth::{Ramp, Segment};
-use patchbay_core::lanes::Lanes;
 
 /// `gain`: multiplies every channel by a level in decibels.
 pub static GAIN: NodeDescriptor = NodeDescriptor {

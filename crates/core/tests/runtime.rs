@@ -649,7 +649,7 @@ static RESTING: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
-    build: |ctx| Box::new(Resting(FORMS[ctx.param(0) as usize])),
+    build: |ctx| Box::new(LevelAtRest(FORMS[ctx.param(0) as usize])),
 };
 
 /// The `resting` node's forms, by its `form` choice.
@@ -662,7 +662,7 @@ const FORMS: [Rest; 6] = [
     Rest::Scale(0.0),
 ];
 
-struct Resting(Rest);
+struct LevelAtRest(Rest);
 
 /// What `rest` makes of the inputs `a` and `b` on output channel `ch`.
 fn rest_form(rest: Rest, a: &[Vec<f32>], b: &[Vec<f32>], ch: usize, k: usize) -> f32 {
@@ -678,7 +678,7 @@ fn rest_form(rest: Rest, a: &[Vec<f32>], b: &[Vec<f32>], ch: usize, k: usize) ->
     }
 }
 
-impl Processor for Resting {
+impl Processor for LevelAtRest {
     fn process(&mut self, io: &mut ProcessIo<'_>) {
         RESTING_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let channels = io.output_channels(0);

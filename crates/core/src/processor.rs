@@ -132,7 +132,12 @@ pub enum Rest {
 /// each block then runs the form's kernel on them and nothing else.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Resting {
-    form: Rest,
+    /// The form's block, chosen once: one indirect call a block (`None`
+    /// for `Hold`: nothing to run).
+    kernel: Option<fn(&Resting)>,
+    lanes: Lanes,
+    /// The form's two constants (unused ones are 0).
+    k: [f32; 2],
     channels: usize,
     out: [*mut f32; 2],
     a: [*const f32; 2],
@@ -149,7 +154,7 @@ impl Resting {
     /// The form `io`'s processor declared, with `io`'s buffers, or `None`
     /// where the step's ports do not fit it (more than two channels, an
     /// input missing): the node is then called as usual.
-    pub(crate) fn resolve(form: Rest, io: &mut ProcessIo<'_>) -> Option<Resting> {
+    pub(crate) fn resolve(form: Rest, io: &mut ProcessIo<'_>, lanes: Lanes) -> Option<Resting> {
         let out_channels = if io.output_ports() > 0 {
             io.output_channels(0)
         } else {
@@ -169,8 +174,19 @@ impl Resting {
         if !fits {
             return None;
         }
+        let (kernel, k): (Option<fn(&Resting)>, _) = match form {
+            Rest::Hold => (None, [0.0; 2]),
+            Rest::Scale(0.0) => (Some(Resting::silence), [0.0; 2]),
+            Rest::Scale(g) => (Some(Resting::scale), [g, 0.0]),
+            Rest::Spread(left, right) => (Some(Resting::spread), [left, right]),
+            Rest::Blend(ga, gb) => (Some(Resting::blend), [ga, gb]),
+            Rest::Affine(f, c) => (Some(Resting::affine), [f, c]),
+            Rest::Product => (Some(Resting::product), [0.0; 2]),
+        };
         let mut resting = Resting {
-            form,
+            kernel,
+            lanes,
+            k,
             channels,
             out: [std::ptr::null_mut(); 2],
             a: [std::ptr::null(); 2],
@@ -191,34 +207,60 @@ impl Resting {
         Some(resting)
     }
 
-    /// Whether the form is [`Rest::Hold`]: nothing to run.
-    #[inline]
-    pub(crate) fn holds(&self) -> bool {
-        self.form == Rest::Hold
+    /// Run the block (audio thread).
+    #[inline(always)]
+    pub(crate) fn run(&self) {
+        if let Some(kernel) = self.kernel {
+            kernel(self)
+        }
     }
 
-    /// Run the block (audio thread).
-    #[inline]
-    pub(crate) fn run(&self, lanes: Lanes) {
-        let n = self.frames;
-        // SAFETY (all three): `resolve` took the pointers from a whole-block
-        // `ProcessIo` of this step, whose outputs are distinct from each
-        // other and from its inputs, for `channels` outputs and the inputs
-        // the form reads; the pool has not moved since.
-        let out = |ch: usize| unsafe { std::slice::from_raw_parts_mut(self.out[ch], n) };
-        let a = |ch: usize| unsafe { std::slice::from_raw_parts(self.a[ch], n) };
-        let b = |ch: usize| unsafe { std::slice::from_raw_parts(self.b[ch], n) };
-        match self.form {
-            Rest::Hold => {}
-            Rest::Scale(0.0) => (0..self.channels).for_each(|ch| out(ch).fill(0.0)),
-            Rest::Scale(g) => (0..self.channels).for_each(|ch| lanes.scale(out(ch), a(ch), g)),
-            Rest::Spread(left, right) => lanes.spread(out(0), out(1), a(0), left, right),
-            Rest::Blend(ga, gb) => {
-                (0..self.channels).for_each(|ch| lanes.blend(out(ch), a(ch), b(ch), ga, gb))
-            }
-            Rest::Affine(f, c) => (0..self.channels).for_each(|ch| lanes.affine(out(ch), a(ch), f, c)),
-            Rest::Product => (0..self.channels).for_each(|ch| lanes.zip(out(ch), a(ch), b(ch), |x, y| x * y)),
-        }
+    // SAFETY (`out`, `a`, `b`): `resolve` took the pointers from a
+    // whole-block `ProcessIo` of this step, whose outputs are distinct from
+    // each other and from its inputs, for `channels` outputs and the inputs
+    // the form reads; the pool has not moved since. Each kernel asks for
+    // the channels its form resolved, and for an output channel once.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref, reason = "the buffers are the pool's, not self's")]
+    fn out(&self, ch: usize) -> &mut [f32] {
+        unsafe { std::slice::from_raw_parts_mut(self.out[ch], self.frames) }
+    }
+
+    #[inline(always)]
+    fn a(&self, ch: usize) -> &[f32] {
+        unsafe { std::slice::from_raw_parts(self.a[ch], self.frames) }
+    }
+
+    #[inline(always)]
+    fn b(&self, ch: usize) -> &[f32] {
+        unsafe { std::slice::from_raw_parts(self.b[ch], self.frames) }
+    }
+
+    fn silence(&self) {
+        (0..self.channels).for_each(|ch| self.out(ch).fill(0.0));
+    }
+
+    fn scale(&self) {
+        (0..self.channels).for_each(|ch| self.lanes.scale(self.out(ch), self.a(ch), self.k[0]));
+    }
+
+    fn spread(&self) {
+        self.lanes
+            .spread(self.out(0), self.out(1), self.a(0), self.k[0], self.k[1]);
+    }
+
+    fn blend(&self) {
+        let [ga, gb] = self.k;
+        (0..self.channels).for_each(|ch| self.lanes.blend(self.out(ch), self.a(ch), self.b(ch), ga, gb));
+    }
+
+    fn affine(&self) {
+        let [f, c] = self.k;
+        (0..self.channels).for_each(|ch| self.lanes.affine(self.out(ch), self.a(ch), f, c));
+    }
+
+    fn product(&self) {
+        (0..self.channels).for_each(|ch| self.lanes.zip(self.out(ch), self.a(ch), self.b(ch), |x, y| x * y));
     }
 }
 

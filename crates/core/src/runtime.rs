@@ -421,16 +421,15 @@ impl Schedule {
         self.block
     }
 
-    #[inline]
-    fn buffer(&self, id: u32) -> &[f32] {
-        let start = id as usize * self.block;
-        &self.pool[start..start + self.block]
-    }
-
     /// Left and right of the last processed block.
     #[inline]
     pub fn master(&self) -> [&[f32]; 2] {
-        [self.buffer(self.master[0]), self.buffer(self.master[1])]
+        // SAFETY: the plan's master ids, like all its buffer ids, are below
+        // its buffer count, and the pool holds that many blocks.
+        self.master.map(|id| unsafe {
+            self.pool
+                .get_unchecked(id as usize * self.block..(id as usize + 1) * self.block)
+        })
     }
 
     /// Run one block (audio thread).
@@ -455,7 +454,20 @@ impl Schedule {
                     ports,
                     inputs,
                     modulations,
-                } => self.run_node::<EVENTS>(node as usize, ports, inputs, modulations, due, start),
+                } => {
+                    // SAFETY: steps are built from the plan's nodes, one slot each.
+                    let slot = unsafe { self.nodes.get_unchecked(node as usize) };
+                    // A node rests only after a whole-block call (so it was
+                    // neither gliding nor driven) and wakes at its next
+                    // parameter change.
+                    if let Some(resting) = &slot.rest
+                        && !(EVENTS && slot.first_event != NO_EVENT)
+                    {
+                        resting.run();
+                    } else {
+                        self.call_node::<EVENTS>(node as usize, ports, inputs, modulations, due, start);
+                    }
+                }
                 step => self.run_plumbing(step),
             }
         }
@@ -531,34 +543,23 @@ impl Schedule {
         }
     }
 
-    /// Run one node for the block: in one call when nothing about its
-    /// parameters moves (the common case, kept small so it stays inline),
-    /// else in pieces.
-    #[inline]
-    fn run_node<const EVENTS: bool>(
+    /// Call a node for the block: in one call when nothing about its
+    /// parameters moves (the common case), else in pieces.
+    #[inline(never)]
+    fn call_node<const EVENTS: bool>(
         &mut self,
         node: usize,
         ports: (u32, u32),
         inputs: u32,
-        mods: (u32, u32),
+        modulations: (u32, u32),
         due: &[Timed],
         start: u64,
     ) {
         // SAFETY: steps are built from the plan's nodes, one slot each.
         let slot = unsafe { self.nodes.get_unchecked_mut(node) };
-        // A node rests only after a whole-block call (so it was neither
-        // gliding nor driven) and wakes at its next parameter change.
         let timed = EVENTS && slot.first_event != NO_EVENT;
-        if let Some(resting) = &slot.rest
-            && !timed
-        {
-            if !resting.holds() {
-                resting.run(self.lanes);
-            }
-            return;
-        }
-        if slot.gliding != 0 || timed || mods.0 != mods.1 {
-            self.run_node_in_pieces(node, ports, inputs, mods, due, start);
+        if slot.gliding != 0 || timed || modulations.0 != modulations.1 {
+            self.run_node_in_pieces(node, ports, inputs, modulations, due, start);
             return;
         }
         let mut io = Self::io(
@@ -570,10 +571,13 @@ impl Schedule {
             inputs,
         );
         slot.processor.process(&mut io);
-        slot.rest = io
-            .rested()
-            .filter(|&rest| rest != Rest::Hold || slot.sole_writer)
-            .and_then(|rest| Resting::resolve(rest, &mut io));
+        // `rest` is `None` here (a resting node is not called), and stays
+        // so unless the node just came to rest.
+        if let Some(rest) = io.rested()
+            && (rest != Rest::Hold || slot.sole_writer)
+        {
+            slot.rest = Resting::resolve(rest, &mut io, self.lanes);
+        }
     }
 
     /// A whole-block view of a step's buffers (fields apart, so that the

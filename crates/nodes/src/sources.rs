@@ -707,7 +707,7 @@ impl Processor for Noise {
 pub struct Pink {
     amp: Ramp,
     seed: f32,
-    rng: Pcg32,
+    white: CounterNoise,
     state: [f32; 7],
 }
 
@@ -729,7 +729,7 @@ impl Pink {
         Pink {
             amp: Ramp::new(ctx.param(0)),
             seed: ctx.param(1),
-            rng: Pcg32::new(ctx.param(1) as u64),
+            white: CounterNoise::new(ctx.param(1) as u64),
             state: [0.0; 7],
         }
     }
@@ -741,7 +741,7 @@ impl Processor for Pink {
             0 => self.amp.set(value),
             _ if value != self.seed => {
                 self.seed = value;
-                self.rng = Pcg32::new(value as u64);
+                self.white = CounterNoise::new(value as u64);
             }
             _ => {}
         }
@@ -750,8 +750,12 @@ impl Processor for Pink {
     fn process(&mut self, io: &mut ProcessIo<'_>) {
         let amp = self.amp.segment(io.frames());
         let b = &mut self.state;
-        for (k, o) in io.output(0, 0).iter_mut().enumerate() {
-            let white = self.rng.next_bipolar();
+        let out = io.output(0, 0);
+        // The block's white noise first, in vector lanes; then the filter,
+        // whose sections chain from sample to sample.
+        self.white.fill(out, Ramp::new(1.0).segment(out.len()));
+        for (k, o) in out.iter_mut().enumerate() {
+            let white = *o;
             let mut sum = b[6] + white * 0.5362;
             for (s, &(pole, gain)) in b.iter_mut().zip(&PINK_POLES) {
                 *s = pole * *s + gain * white;

@@ -570,9 +570,10 @@ impl Schedule {
             ports,
             inputs,
         );
+        // A resting node is not called: `rest` stays `None` unless the node
+        // comes to rest in this call.
+        debug_assert!(slot.rest.is_none(), "a resting node was called");
         slot.processor.process(&mut io);
-        // `rest` is `None` here (a resting node is not called), and stays
-        // so unless the node just came to rest.
         if let Some(rest) = io.rested()
             && (rest != Rest::Hold || slot.sole_writer)
         {

@@ -70,9 +70,19 @@ pub fn read_channels(path: &Path) -> (Vec<Vec<f32>>, u32) {
     (channels, spec.sample_rate)
 }
 
-/// A fresh path `name` in this test process's scratch folder.
+/// A fresh path `name` in this test binary's scratch folder, under the
+/// target directory's `tmp` (where cargo keeps integration tests' scratch
+/// files): test runs leave nothing in the system's temporary folder, and
+/// each run of a binary reuses its folder.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("patchbay-tests-{}", std::process::id()));
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // <target>/<profile>/deps/<binary>
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("test binaries live in <target>/<profile>/deps");
+    let binary = exe.file_stem().unwrap_or_default().to_string_lossy();
+    let dir = target.join("tmp").join(format!("scratch-{binary}"));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     dir.join(name)
 }

@@ -99,16 +99,23 @@ impl JackServer {
 
     /// Wait until every one of `ports` exists (10 s at most).
     pub fn wait_for_ports(&self, ports: &[&str]) {
+        if let Err(listed) = self.ports_appear(ports) {
+            panic!("ports {ports:?} never appeared:\n{listed}");
+        }
+    }
+
+    /// Wait until every one of `ports` exists (10 s at most); else what
+    /// the server lists.
+    pub fn ports_appear(&self, ports: &[&str]) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let listed = self.ports();
             if ports.iter().all(|p| listed.lines().any(|l| l.trim() == *p)) {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "ports {ports:?} never appeared:\n{listed}"
-            );
+            if Instant::now() >= deadline {
+                return Err(listed);
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }

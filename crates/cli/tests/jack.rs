@@ -20,23 +20,39 @@ use patchbay_nodes::analysis::{peak_frequency, rms, to_db};
 /// A child process stopped when the test ends, however it ends: Ctrl-C
 /// first, so that it leaves the JACK server tidily (a killed client's
 /// leftovers can stall the next server of the same name), then SIGKILL.
-struct Running(Child);
+/// A client left running by a failed test would stay on the books of the
+/// next servers.
+struct Running(Option<Child>);
+
+impl Running {
+    /// Wait for the run to end by itself; its stderr.
+    fn finish(mut self) -> String {
+        let child = self.0.take().expect("a running child");
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
+        let Some(child) = &mut self.0 else {
+            return;
+        };
+        if let Ok(None) = child.try_wait() {
             // SAFETY: signals our own child process, which has not been reaped.
-            unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGINT) };
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
             let deadline = std::time::Instant::now() + Duration::from_secs(3);
             while std::time::Instant::now() < deadline {
-                if let Ok(Some(_)) = self.0.try_wait() {
+                if let Ok(Some(_)) = child.try_wait() {
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -58,25 +74,21 @@ fn sine_source(server: &JackServer, name: &str) -> Running {
     )
     .spawn()
     .unwrap();
-    Running(child)
-}
-
-/// Wait for a patchbay run to end by itself; its stderr.
-fn finish(child: Child) -> String {
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    stderr
+    Running(Some(child))
 }
 
 /// Run `take` (which starts its clients on the server it is given and
-/// returns what the process measured said) on a fresh JACK server; again
-/// on another (twice at most) if the server stalled: the dummy backend never misses
-/// a cycle unless the machine holds it up, and now and then a server
-/// started right after the crash test does (cause not found). Returns the
-/// last run's output.
-fn on_a_steady_server(take: impl Fn(&JackServer) -> String) -> String {
-    let stalled = |said: &str| {
+/// returns what the process measured said, or `None` if their ports never
+/// appeared) on a fresh JACK server; again on another (twice at most) if
+/// the server stalled: the dummy backend never misses a cycle unless the
+/// machine holds it up, and now and then a server started right after the
+/// crash test does (cause not found), or never lets a client in. Returns
+/// the last run's output.
+fn on_a_steady_server(take: impl Fn(&JackServer) -> Option<String>) -> String {
+    let stalled = |said: &Option<String>| {
+        let Some(said) = said else {
+            return true;
+        };
         // "recorded 3.0 s: xruns N, ..." / "played 3.0 s: xruns N, ..."
         said.lines()
             .filter_map(|line| {
@@ -94,10 +106,13 @@ fn on_a_steady_server(take: impl Fn(&JackServer) -> String) -> String {
         if !stalled(&said) {
             break;
         }
-        eprintln!("the JACK server stalled; once more on a fresh one. It said:\n{said}");
+        match &said {
+            Some(said) => eprintln!("the JACK server stalled; once more on a fresh one. It said:\n{said}"),
+            None => eprintln!("the clients' ports never appeared; once more on a fresh server"),
+        }
         said = take(&JackServer::start());
     }
-    said
+    said.expect("the clients' ports never appeared, on three fresh servers")
 }
 
 /// The last second but a tenth of `x` (well after the ports were wired).
@@ -135,9 +150,10 @@ fn record_captures_what_another_client_plays() {
         .arg(&take)
         .spawn()
         .unwrap();
-        server.wait_for_ports(&["src_rec_out:out_0", "take_in:in_0"]);
+        let recorder = Running(Some(recorder));
+        server.ports_appear(&["src_rec_out:out_0", "take_in:in_0"]).ok()?;
         server.connect("src_rec_out:out_0", "take_in:in_0");
-        finish(recorder)
+        Some(recorder.finish())
     });
     assert!(stderr.contains("lost frames 0"), "{stderr}");
 
@@ -178,10 +194,13 @@ fn play_feeds_its_input_node_from_jack_and_records_the_master() {
         .arg(&master)
         .spawn()
         .unwrap();
-        server.wait_for_ports(&["src_fx_out:out_0", "src_fx_out:out_1", "fx_in:in_0", "fx_in:in_1"]);
+        let effect = Running(Some(effect));
+        server
+            .ports_appear(&["src_fx_out:out_0", "src_fx_out:out_1", "fx_in:in_0", "fx_in:in_1"])
+            .ok()?;
         server.connect("src_fx_out:out_0", "fx_in:in_0");
         server.connect("src_fx_out:out_1", "fx_in:in_1");
-        finish(effect)
+        Some(effect.finish())
     });
     assert!(stderr.contains("input from JACK client `fx_in`"), "{stderr}");
     assert!(stderr.contains("master: wrote"), "{stderr}");
@@ -228,10 +247,11 @@ fn record_reports_its_input_failing_and_keeps_what_it_had() {
     .arg(&take)
     .spawn()
     .unwrap();
+    let recorder = Running(Some(recorder));
     server.wait_for_ports(&["gone_in:in_0", "gone_in:in_1"]);
     std::thread::sleep(Duration::from_secs(1));
     server.stop();
-    let stderr = finish(recorder);
+    let stderr = recorder.finish();
     assert!(
         stderr.contains("error: JACK client `gone_in` failed") && stderr.contains("JACK server shut down"),
         "{stderr}"

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::process::Child;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use common::{JackServer, TempDir, patchbay_on, read_channels, recording_patch, repo};
@@ -25,6 +25,10 @@ use patchbay_nodes::analysis::{peak_frequency, rms, to_db};
 struct Running(Option<Child>);
 
 impl Running {
+    fn spawn(command: &mut Command) -> Running {
+        Running(Some(command.spawn().unwrap()))
+    }
+
     /// Wait for the run to end by itself; its stderr.
     fn finish(mut self) -> String {
         let child = self.0.take().expect("a running child");
@@ -59,7 +63,7 @@ impl Drop for Running {
 /// `patches/sine.json` (440 Hz at half scale) playing as JACK client
 /// `NAME_out` (a name of each test's own).
 fn sine_source(server: &JackServer, name: &str) -> Running {
-    let child = patchbay_on(
+    Running::spawn(&mut patchbay_on(
         server,
         &[
             "play",
@@ -71,10 +75,7 @@ fn sine_source(server: &JackServer, name: &str) -> Running {
             "--seconds",
             "30",
         ],
-    )
-    .spawn()
-    .unwrap();
-    Running(Some(child))
+    ))
 }
 
 /// Run `take` (which starts its clients on the server it is given and
@@ -130,27 +131,26 @@ fn record_captures_what_another_client_plays() {
     let take = dir.join("take.wav");
     let stderr = on_a_steady_server(|server| {
         let _source = sine_source(server, "src_rec");
-        let recorder = patchbay_on(
-            server,
-            &[
-                "record",
-                "--host",
-                "jack",
-                "--input",
-                "take",
-                "--channels",
-                "1",
-                "--format",
-                "i24",
-                "--seconds",
-                "3",
-                "-o",
-            ],
-        )
-        .arg(&take)
-        .spawn()
-        .unwrap();
-        let recorder = Running(Some(recorder));
+        let recorder = Running::spawn(
+            patchbay_on(
+                server,
+                &[
+                    "record",
+                    "--host",
+                    "jack",
+                    "--input",
+                    "take",
+                    "--channels",
+                    "1",
+                    "--format",
+                    "i24",
+                    "--seconds",
+                    "3",
+                    "-o",
+                ],
+            )
+            .arg(&take),
+        );
         server.ports_appear(&["src_rec_out:out_0", "take_in:in_0"]).ok()?;
         server.connect("src_rec_out:out_0", "take_in:in_0");
         Some(recorder.finish())
@@ -173,28 +173,27 @@ fn play_feeds_its_input_node_from_jack_and_records_the_master() {
     let master = dir.join("master.wav");
     let stderr = on_a_steady_server(|server| {
         let _source = sine_source(server, "src_fx");
-        let effect = patchbay_on(
-            server,
-            &[
-                "play",
-                &repo_str("patches/input-gain.json"),
-                "--host",
-                "jack",
-                "--device",
-                "fx",
-                "--input",
-                "fx",
-                "--seconds",
-                "3",
-                "--format",
-                "i24",
-                "--record",
-            ],
-        )
-        .arg(&master)
-        .spawn()
-        .unwrap();
-        let effect = Running(Some(effect));
+        let effect = Running::spawn(
+            patchbay_on(
+                server,
+                &[
+                    "play",
+                    &repo_str("patches/input-gain.json"),
+                    "--host",
+                    "jack",
+                    "--device",
+                    "fx",
+                    "--input",
+                    "fx",
+                    "--seconds",
+                    "3",
+                    "--format",
+                    "i24",
+                    "--record",
+                ],
+            )
+            .arg(&master),
+        );
         server
             .ports_appear(&["src_fx_out:out_0", "src_fx_out:out_1", "fx_in:in_0", "fx_in:in_1"])
             .ok()?;
@@ -231,23 +230,22 @@ fn record_reports_its_input_failing_and_keeps_what_it_had() {
     let mut server = JackServer::start();
     let dir = TempDir::new("jack-input-fault");
     let take = dir.join("take.wav");
-    let recorder = patchbay_on(
-        &server,
-        &[
-            "record",
-            "--host",
-            "jack",
-            "--input",
-            "gone",
-            "--seconds",
-            "4",
-            "-o",
-        ],
-    )
-    .arg(&take)
-    .spawn()
-    .unwrap();
-    let recorder = Running(Some(recorder));
+    let recorder = Running::spawn(
+        patchbay_on(
+            &server,
+            &[
+                "record",
+                "--host",
+                "jack",
+                "--input",
+                "gone",
+                "--seconds",
+                "4",
+                "-o",
+            ],
+        )
+        .arg(&take),
+    );
     server.wait_for_ports(&["gone_in:in_0", "gone_in:in_1"]);
     std::thread::sleep(Duration::from_secs(1));
     server.stop();

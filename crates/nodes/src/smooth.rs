@@ -22,6 +22,14 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// `value` on every frame.
+    pub fn flat(value: f32) -> Self {
+        Segment {
+            start: value,
+            step: 0.0,
+        }
+    }
+
     /// Value for frame `k` of the call (the last frame reaches the target).
     #[inline]
     pub fn at(&self, k: usize) -> f32 {

@@ -753,7 +753,7 @@ impl Processor for Pink {
         let out = io.output(0, 0);
         // The block's white noise first, in vector lanes; then the filter,
         // whose sections chain from sample to sample.
-        self.white.fill(out, Ramp::new(1.0).segment(out.len()));
+        self.white.fill(out, Segment::flat(1.0));
         for (k, o) in out.iter_mut().enumerate() {
             let white = *o;
             let mut sum = b[6] + white * 0.5362;
@@ -1021,7 +1021,7 @@ mod tests {
 
     #[test]
     fn noise_rekeys_when_its_counter_wraps_past_a_day() {
-        let flat = Ramp::new(1.0).segment(1);
+        let flat = super::Segment::flat(1.0);
         let near_wrap = || {
             let mut noise = CounterNoise::new(3);
             noise.counter = (1 << 32) - 20;

@@ -504,6 +504,11 @@ struct Emitter<'a> {
     feedback_values: BufferId,
     /// Per node: when its output is ready, in samples of latency.
     ready_at: Vec<usize>,
+    /// Per node: it may rest and is fed only by nodes that may hold, so its
+    /// outputs may stay as written for good (the runtime folds it).
+    may_hold: Vec<bool>,
+    /// Values never released for reuse: the outputs of nodes that may hold.
+    kept: Vec<BufferId>,
     master: [BufferId; 2],
 }
 
@@ -541,6 +546,8 @@ impl<'a> Emitter<'a> {
             stores,
             store_owners,
             ready_at: vec![0; nodes.len()],
+            may_hold: vec![false; nodes.len()],
+            kept: Vec::new(),
             master: [SILENCE; 2],
         }
     }
@@ -653,6 +660,14 @@ impl<'a> Emitter<'a> {
                 .map(|&w| (0..w).map(|_| self.value()).collect())
                 .collect();
             self.ready_at[v] = arrival + node.latency;
+            self.may_hold[v] = desc.may_rest
+                && self.incoming[v].iter().all(|&i| {
+                    let l = self.links[i];
+                    !l.feedback && matches!(l.target, Target::Input(_)) && self.may_hold[l.src]
+                });
+            if self.may_hold[v] {
+                self.kept.extend(outputs.iter().flatten());
+            }
             self.steps.push(Step::Process {
                 node: v,
                 inputs,
@@ -711,6 +726,9 @@ impl<'a> Emitter<'a> {
             }
         }
         for &v in &self.master {
+            last_use[v as usize] = end;
+        }
+        for &v in &self.kept {
             last_use[v as usize] = end;
         }
         let mut release_at: Vec<Vec<BufferId>> = vec![Vec::new(); end];

@@ -49,6 +49,7 @@ static CROSSFADE: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         Box::new(Crossfade {
             position: 0,

@@ -102,6 +102,7 @@ pub static OUTPUT: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |_| Box::new(Silent),
 };
 
@@ -134,7 +135,14 @@ pub enum Rest {
 pub(crate) struct Resting {
     /// The form's block, chosen once: one indirect call a block (`None`
     /// for `Hold`: nothing to run).
+    form_kernel: Option<fn(&Resting)>,
+    /// What runs each block: the form's kernel, or nothing while the node
+    /// is folded (its outputs are already what the kernel would write).
     kernel: Option<fn(&Resting)>,
+    /// The form reads its inputs (every form but `Hold` and silence).
+    reads: bool,
+    /// The schedule's epoch when the runtime last settled this node.
+    pub(crate) epoch: u64,
     lanes: Lanes,
     /// The form's two constants (unused ones are 0).
     k: [f32; 2],
@@ -184,7 +192,10 @@ impl Resting {
             Rest::Product => (Some(Resting::product), [0.0; 2]),
         };
         let mut resting = Resting {
+            form_kernel: kernel,
             kernel,
+            reads: inputs > 0 && form != Rest::Scale(0.0),
+            epoch: 0,
             lanes,
             k,
             channels,
@@ -213,6 +224,23 @@ impl Resting {
         if let Some(kernel) = self.kernel {
             kernel(self)
         }
+    }
+
+    /// Its outputs stay as they are, block after block: a `Hold`, or a
+    /// form folded on settled inputs.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.kernel.is_none()
+    }
+
+    /// Whether its outputs depend on its inputs.
+    pub(crate) fn reads_inputs(&self) -> bool {
+        self.reads
+    }
+
+    /// Run the form's kernel from now on, or (`folded`) nothing: the
+    /// outputs, written by the form, then stay.
+    pub(crate) fn fold(&mut self, folded: bool) {
+        self.kernel = if folded { None } else { self.form_kernel };
     }
 
     // SAFETY (`out`, `a`, `b`): `resolve` took the pointers from a

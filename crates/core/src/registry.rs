@@ -321,6 +321,10 @@ pub struct NodeDescriptor {
     /// True for delay-type nodes whose output at a block depends only on
     /// input from earlier blocks; a cycle through such a node is legal.
     pub breaks_cycles: bool,
+    /// Its processor may declare a rest form (`ProcessIo::rest`). Fed only
+    /// by nodes that may rest, its outputs can then stay as written for
+    /// good, so the compiler gives them buffers no later step reuses.
+    pub may_rest: bool,
     /// Build the processor (control thread; may allocate).
     pub build: fn(&NodeContext) -> Box<dyn Processor>,
 }

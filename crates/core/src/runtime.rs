@@ -60,6 +60,10 @@ struct NodeSlot {
     /// What its last whole-block call declared (`ProcessIo::rest`), if no
     /// parameter has changed since: the runtime runs that instead of it.
     rest: Option<Resting>,
+    /// The nodes whose outputs its inputs read (a range of
+    /// `Schedule::feeders`), or `None` where an input is written by a
+    /// plumbing step or by several steps: it then never folds.
+    feeders: Option<(u32, u32)>,
 }
 
 /// A parameter change waiting on the audio thread for its sample.
@@ -194,6 +198,10 @@ pub struct Schedule {
     buffer_ids: Vec<u32>,
     modulations: Vec<(u32, u32)>,
     nodes: Vec<NodeSlot>,
+    feeders: Vec<u32>,
+    /// Counts the times a node came to rest or woke: a resting node settled
+    /// at an older epoch checks again whether it can fold (`settle`).
+    epoch: u64,
     delays: Vec<DelayLine>,
     master: [BufferId; 2],
 }
@@ -244,17 +252,45 @@ impl Schedule {
                 first_event: NO_EVENT,
                 sole_writer: false,
                 rest: None,
+                feeders: None,
             });
         }
         let mut writers = vec![0u32; plan.buffer_count];
+        let mut written_by = vec![None; plan.buffer_count];
         for step in &plan.steps {
             for b in step.writes() {
                 writers[b as usize] += 1;
+                if let Step::Process { node, .. } = step {
+                    written_by[b as usize] = Some(*node as u32);
+                }
             }
         }
+        let mut feeders = Vec::new();
         for step in &plan.steps {
-            if let Step::Process { node, outputs, .. } = step {
+            if let Step::Process {
+                node,
+                inputs,
+                outputs,
+                ..
+            } = step
+            {
                 nodes[*node].sole_writer = outputs.iter().flatten().all(|&b| writers[b as usize] == 1);
+                // An input nothing writes is silence, settled from the start.
+                let start = feeders.len();
+                let fed =
+                    inputs
+                        .iter()
+                        .flatten()
+                        .all(|&b| match (writers[b as usize], written_by[b as usize]) {
+                            (0, _) => true,
+                            (1, Some(feeder)) => {
+                                feeders.push(feeder);
+                                true
+                            }
+                            _ => false,
+                        });
+                nodes[*node].feeders = fed.then_some((start as u32, feeders.len() as u32));
+                feeders.truncate(if fed { feeders.len() } else { start });
             }
         }
         for &(node, param) in &adoption.edited {
@@ -280,6 +316,8 @@ impl Schedule {
             buffer_ids: Vec::new(),
             modulations: Vec::new(),
             nodes,
+            feeders,
+            epoch: 0,
             delays: Vec::new(),
             master: plan.master,
         };
@@ -416,6 +454,16 @@ impl Schedule {
         std::mem::take(&mut self.disk_jobs)
     }
 
+    /// Whether the runtime skips `node` (a plan node index) each block: its
+    /// outputs stay as written, as a held constant's do, or a level node's
+    /// folded on held inputs.
+    pub fn is_skipped(&self, node: usize) -> bool {
+        self.nodes
+            .get(node)
+            .and_then(|slot| slot.rest.as_ref())
+            .is_some_and(|resting| resting.is_settled() && resting.epoch == self.epoch)
+    }
+
     /// Frames per block.
     pub fn block(&self) -> usize {
         self.block
@@ -463,7 +511,11 @@ impl Schedule {
                     if let Some(resting) = &slot.rest
                         && !(EVENTS && slot.first_event != NO_EVENT)
                     {
-                        resting.run();
+                        if resting.epoch == self.epoch {
+                            resting.run();
+                        } else {
+                            self.settle(node as usize);
+                        }
                     } else {
                         self.call_node::<EVENTS>(node as usize, ports, inputs, modulations, due, start);
                     }
@@ -578,6 +630,59 @@ impl Schedule {
             && (rest != Rest::Hold || slot.sole_writer)
         {
             slot.rest = Resting::resolve(rest, &mut io, self.lanes);
+            if slot.rest.is_some() {
+                // Its consumers may fold now; it may itself, as the block
+                // it just wrote is what its form would write.
+                self.epoch += 1;
+                self.fold_if_constant(node);
+            }
+        }
+    }
+
+    /// Run a resting node whose epoch is behind: with its form's kernel,
+    /// then folded if its outputs can no longer change (out of line: only
+    /// after a node came to rest or woke).
+    #[inline(never)]
+    fn settle(&mut self, node: usize) {
+        if let Some(resting) = &mut self.nodes[node].rest {
+            resting.fold(false);
+            resting.run();
+        }
+        self.fold_if_constant(node);
+    }
+
+    /// Fold resting `node` (its outputs already written by its form) when
+    /// nothing could change them: no other step writes them, and each node
+    /// its form reads is folded or held. Woken, such a feeder raises the
+    /// epoch, and the runtime settles `node` again before it runs.
+    fn fold_if_constant(&mut self, node: usize) {
+        let slot = &self.nodes[node];
+        let Some(resting) = &slot.rest else {
+            return;
+        };
+        let inputs_settled = || {
+            slot.feeders.is_some_and(|(start, end)| {
+                self.feeders[start as usize..end as usize].iter().all(|&f| {
+                    self.nodes[f as usize]
+                        .rest
+                        .as_ref()
+                        .is_some_and(Resting::is_settled)
+                })
+            })
+        };
+        let folded = slot.sole_writer && (!resting.reads_inputs() || inputs_settled());
+        let epoch = self.epoch;
+        if let Some(resting) = &mut self.nodes[node].rest {
+            resting.fold(folded);
+            resting.epoch = epoch;
+        }
+    }
+
+    /// Wake a resting node: its outputs will move, so whatever folded on
+    /// them must settle again.
+    fn wake(slot: &mut NodeSlot, epoch: &mut u64) {
+        if slot.rest.take().is_some() {
+            *epoch += 1;
         }
     }
 
@@ -624,7 +729,7 @@ impl Schedule {
     ) {
         let block = self.block;
         let slot = &mut self.nodes[node];
-        slot.rest = None;
+        Self::wake(slot, &mut self.epoch);
         let ports = &self.ports[ports.0 as usize..ports.1 as usize];
         let mods = &self.modulations[mods.0 as usize..mods.1 as usize];
         let pool = self.pool.as_mut_ptr();
@@ -704,7 +809,7 @@ impl Schedule {
         };
         if let Some(state) = slot.params.get_mut(param) {
             state.set(value, slot.processor.as_mut(), &mut slot.gliding);
-            slot.rest = None;
+            Self::wake(slot, &mut self.epoch);
         }
     }
 }

@@ -23,6 +23,7 @@ static TAPE: NodeDescriptor = NodeDescriptor {
     channels_param: Some("width"),
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         let (producer, consumer) = rtrb::RingBuffer::new(1 << 16);
         Box::new(Tape {

@@ -267,6 +267,7 @@ static STEP_GAIN: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(StepGain(ctx.param(0))),
 };
 
@@ -452,7 +453,17 @@ fn the_runtime_flushes_subnormal_results_to_zero() {
 static PROBED: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
 
 /// Writes `value` and holds it; records each call.
-static PROBE: NodeDescriptor = NodeDescriptor {
+static PROBE: NodeDescriptor = PROBE_KIND;
+
+/// A probe whose descriptor does not say it may rest: the compiler reuses
+/// its buffer, which the runtime must notice.
+static UNDECLARED_PROBE: NodeDescriptor = NodeDescriptor {
+    kind: "undeclared_probe",
+    may_rest: false,
+    ..PROBE_KIND
+};
+
+const PROBE_KIND: NodeDescriptor = NodeDescriptor {
     kind: "probe",
     category: "test",
     summary: "Writes `value` and holds it; records its calls.",
@@ -463,6 +474,7 @@ static PROBE: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: true,
     build: |ctx| Box::new(Probe(ctx.id.to_string(), 1.0)),
 };
 
@@ -488,11 +500,12 @@ fn probed(id: &str) -> Vec<usize> {
     mine.into_iter().map(|(_, frames)| frames).collect()
 }
 
-/// `id` (a probe) through `gains` gain nodes to the output.
-fn probe_chain(id: &str, gains: usize) -> Plan {
+/// `id` (a probe of `kind`) through `gains` gain nodes to the output.
+fn probe_chain(id: &str, kind: &str, gains: usize) -> Plan {
     let mut registry = common::registry();
     registry.add(&PROBE);
-    let mut nodes = vec![Node::new(id, "probe")];
+    registry.add(&UNDECLARED_PROBE);
+    let mut nodes = vec![Node::new(id, kind)];
     let mut edges = Vec::new();
     let mut from = format!("{id}.out");
     for g in 0..gains {
@@ -510,7 +523,7 @@ fn probe_chain(id: &str, gains: usize) -> Plan {
 fn a_held_node_rests_until_a_parameter_changes_while_its_buffer_is_its_own() {
     // Alone with one gain after it, the probe's buffer is its own: one
     // call, then its output stays in place.
-    let plan = probe_chain("held", 1);
+    let plan = probe_chain("held", "probe", 1);
     let (mut control, mut runtime) = engine(Schedule::new(&plan));
     assert_eq!(left(&mut runtime, 3), [1.0; 3 * BLOCK]);
     assert_eq!(probed("held"), [BLOCK]);
@@ -551,9 +564,9 @@ fn a_held_node_rests_until_a_parameter_changes_while_its_buffer_is_its_own() {
     assert_eq!(probed("held"), [BLOCK]);
     assert_eq!(out[out.len() - BLOCK..], [0.0; BLOCK]);
 
-    // Two gains later, the second gain's output reuses the probe's buffer,
-    // so the probe must write it every block.
-    let plan = probe_chain("shared", 2);
+    // Two gains later, the second gain's output reuses the buffer of a
+    // probe not declared to rest, so the probe must write it every block.
+    let plan = probe_chain("shared", "undeclared_probe", 2);
     let probe = plan.node_index("shared").unwrap();
     let buffer = plan
         .steps
@@ -594,6 +607,7 @@ static LISTENER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |_| Box::new(Listener),
 };
 
@@ -627,11 +641,22 @@ fn a_node_knows_whether_its_input_is_connected() {
     assert_eq!(heard(&[]), 0.0);
 }
 
-/// How many times a `resting` node's `process` ran.
-static RESTING_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+thread_local! {
+    /// How many times a `resting` node's `process` ran on this test's thread.
+    static RESTING_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// Computes the rest form numbered `form` in plain code and declares it.
-static RESTING: NodeDescriptor = NodeDescriptor {
+static RESTING: NodeDescriptor = RESTING_KIND;
+
+/// A `resting` node whose descriptor does not say it may rest.
+static UNDECLARED_RESTING: NodeDescriptor = NodeDescriptor {
+    kind: "undeclared_resting",
+    may_rest: false,
+    ..RESTING_KIND
+};
+
+const RESTING_KIND: NodeDescriptor = NodeDescriptor {
     kind: "resting",
     category: "test",
     summary: "A level node that rests.",
@@ -649,6 +674,7 @@ static RESTING: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: true,
     build: |ctx| Box::new(LevelAtRest(FORMS[ctx.param(0) as usize])),
 };
 
@@ -680,7 +706,7 @@ fn rest_form(rest: Rest, a: &[Vec<f32>], b: &[Vec<f32>], ch: usize, k: usize) ->
 
 impl Processor for LevelAtRest {
     fn process(&mut self, io: &mut ProcessIo<'_>) {
-        RESTING_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RESTING_CALLS.set(RESTING_CALLS.get() + 1);
         let channels = io.output_channels(0);
         let read = |port| {
             (0..channels)
@@ -711,7 +737,7 @@ fn a_resting_node_is_run_by_the_runtime_with_the_same_bits() {
         let edges = [("a.out", "dut.a"), ("b.out", "dut.b"), ("dut.out", "out.in")];
         let plan = compile(&patch(nodes, &edges), &registry, &common::opts(BLOCK)).unwrap();
         let (_engine, mut runtime) = engine(Schedule::new(&plan));
-        RESTING_CALLS.store(0, std::sync::atomic::Ordering::Relaxed);
+        RESTING_CALLS.set(0);
         let blocks = 4;
         let mut heard = [Vec::new(), Vec::new()];
         for _ in 0..blocks {
@@ -720,11 +746,7 @@ fn a_resting_node_is_run_by_the_runtime_with_the_same_bits() {
                 side.extend_from_slice(out);
             }
         }
-        assert_eq!(
-            RESTING_CALLS.load(std::sync::atomic::Ordering::Relaxed),
-            1,
-            "form {form}"
-        );
+        assert_eq!(RESTING_CALLS.get(), 1, "form {form}");
         let frames = blocks * BLOCK;
         let a = [
             common::nodes::noise(3, 0, frames),
@@ -745,4 +767,127 @@ fn a_resting_node_is_run_by_the_runtime_with_the_same_bits() {
             }
         }
     }
+}
+
+/// `p` (a probe) into a `scale` and an `affine` node of `kind` in a
+/// chain, with `extra` more scales after them: (plan, p, scale, affine).
+fn folding_chain(kind: &str, extra: usize) -> (Plan, usize, usize, usize) {
+    let mut registry = common::registry();
+    registry.add(&PROBE);
+    registry.add(&RESTING);
+    registry.add(&UNDECLARED_RESTING);
+    let mut nodes = vec![
+        Node::new("p", "probe"),
+        Node::new("s", kind).with("form", 0.0),
+        Node::new("f", kind).with("form", 3.0),
+        Node::new("out", "output"),
+    ];
+    let mut edges = vec![
+        ("p.out".to_string(), "s.a".to_string()),
+        ("s.out".into(), "f.a".into()),
+    ];
+    let mut last = "f".to_string();
+    for i in 0..extra {
+        let id = format!("x{i}");
+        nodes.push(Node::new(&id, kind).with("form", 0.0));
+        edges.push((format!("{last}.out"), format!("{id}.a")));
+        last = id;
+    }
+    edges.push((format!("{last}.out"), "out.in".into()));
+    let edges: Vec<(&str, &str)> = edges.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let plan = compile(&patch(nodes, &edges), &registry, &common::opts(BLOCK)).unwrap();
+    let [p, s, f] = ["p", "s", "f"].map(|id| plan.node_index(id).unwrap());
+    (plan, p, s, f)
+}
+
+/// What a folding chain with three extra scales makes of the probe's
+/// `value`: scale 0.3, then × 1.5 + 0.25, then scale 0.3 three times.
+fn folded(value: f32) -> f32 {
+    (value * 0.3 * 1.5 + 0.25) * 0.3 * 0.3 * 0.3
+}
+
+#[test]
+fn level_nodes_on_held_inputs_are_skipped_until_an_input_moves() {
+    let (plan, p, s, f) = folding_chain("resting", 3);
+    let (mut control, mut runtime) = engine(Schedule::new(&plan));
+    let x2 = plan.node_index("x2").unwrap();
+    let skipped = |runtime: &Runtime| [p, s, f, x2].map(|n| runtime.schedule().is_skipped(n));
+    RESTING_CALLS.set(0);
+    assert_eq!(left(&mut runtime, 4), [folded(1.0); 4 * BLOCK]);
+    assert_eq!(skipped(&runtime), [true; 4], "constant in, constant out");
+    assert_eq!(RESTING_CALLS.get(), 5, "each level node called once");
+    probed("p");
+
+    // The probe glides: the level nodes run again, and what they write
+    // moves with it, then settles on the new value and folds again.
+    control.send(set(p, 0, -1.0)).unwrap();
+    let glide_blocks = (0.01f32 * 48_000.0 / BLOCK as f32).ceil() as usize;
+    let out = left(&mut runtime, glide_blocks + 3);
+    let firsts: Vec<f32> = out.chunks(BLOCK).map(|b| b[0]).collect();
+    assert!(
+        firsts.windows(2).take(glide_blocks).all(|w| w[1] < w[0]),
+        "the output follows the glide: {firsts:?}"
+    );
+    assert!(out[..BLOCK].iter().all(|&x| x < folded(1.0) && x > folded(-1.0)));
+    assert_eq!(out[out.len() - 2 * BLOCK..], [folded(-1.0); 2 * BLOCK]);
+    assert_eq!(skipped(&runtime), [true; 4]);
+
+    // A timed change (the event path) wakes the probe at its sample.
+    control.send(set_at(p, 0, 0.5, 10 * BLOCK as u64 + 5)).unwrap();
+    let out = left(&mut runtime, 20 + glide_blocks);
+    assert_eq!(out[out.len() - BLOCK..], [folded(0.5); BLOCK]);
+    assert_eq!(skipped(&runtime), [true; 4]);
+
+    // Woken in the middle, the chain still hears the held value.
+    RESTING_CALLS.set(0);
+    control.send(set(s, 0, 0.0)).unwrap();
+    assert_eq!(left(&mut runtime, 3), [folded(0.5); 3 * BLOCK]);
+    assert_eq!(RESTING_CALLS.get(), 1, "only the woken node is called");
+    assert_eq!(skipped(&runtime), [true; 4]);
+}
+
+#[test]
+fn a_level_node_whose_output_buffer_is_reused_is_never_skipped() {
+    let (plan, p, s, f) = folding_chain("undeclared_resting", 3);
+    let buffer_of = |node| {
+        plan.steps.iter().find_map(|step| match step {
+            Step::Process { node: n, outputs, .. } if *n == node => Some(outputs[0][0]),
+            _ => None,
+        })
+    };
+    let shared = [s, f]
+        .into_iter()
+        .filter(|&n| {
+            let b = buffer_of(n).unwrap();
+            plan.steps
+                .iter()
+                .filter(|step| step.writes().contains(&b))
+                .count()
+                > 1
+        })
+        .count();
+    assert!(shared > 0, "the premise: a later step reuses a buffer\n{plan}");
+    let (mut control, mut runtime) = engine(Schedule::new(&plan));
+    assert_eq!(left(&mut runtime, 4), [folded(1.0); 4 * BLOCK]);
+    assert!([s, f].iter().all(|&n| !runtime.schedule().is_skipped(n)));
+    control.send(set(p, 0, 0.5)).unwrap();
+    let out = left(&mut runtime, 20);
+    assert_eq!(out[out.len() - BLOCK..], [folded(0.5); BLOCK]);
+}
+
+#[test]
+fn a_silenced_level_node_is_skipped_whatever_its_input() {
+    let mut registry = common::registry();
+    registry.add(&RESTING);
+    let nodes = vec![
+        Node::new("a", "stereo_src").with("seed", 3.0),
+        Node::new("dut", "resting").with("form", 5.0),
+        Node::new("out", "output"),
+    ];
+    let edges = [("a.out", "dut.a"), ("dut.out", "out.in")];
+    let plan = compile(&patch(nodes, &edges), &registry, &common::opts(BLOCK)).unwrap();
+    let (_engine, mut runtime) = engine(Schedule::new(&plan));
+    assert_eq!(left(&mut runtime, 3), [0.0; 3 * BLOCK]);
+    assert!(runtime.schedule().is_skipped(plan.node_index("dut").unwrap()));
+    assert!(!runtime.schedule().is_skipped(plan.node_index("a").unwrap()));
 }

@@ -24,6 +24,7 @@ static BROKEN: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |_| Box::new(Broken(0)),
 };
 

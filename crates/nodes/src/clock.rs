@@ -33,6 +33,7 @@ pub static CLOCK: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Clock::new(ctx)),
 };
 

@@ -34,6 +34,7 @@ pub static DELAY: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: true,
+    may_rest: false,
     build: |ctx| Box::new(Delay::new(ctx)),
 };
 

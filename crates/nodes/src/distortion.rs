@@ -226,6 +226,7 @@ pub static WAVESHAPER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: |ctx| Factor::of(ctx.param(OVERSAMPLE)).latency(),
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Waveshaper::new(ctx)),
 };
 
@@ -474,6 +475,7 @@ pub static BITCRUSHER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Bitcrusher::new(ctx)),
 };
 

@@ -120,6 +120,7 @@ pub static COMPRESSOR: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Compressor::new(ctx)),
 };
 
@@ -268,6 +269,7 @@ pub static LIMITER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: |ctx| lookahead_samples(ctx.param(1), ctx.sample_rate),
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Limiter::new(ctx)),
 };
 
@@ -462,6 +464,7 @@ pub static GATE: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Gate::new(ctx)),
 };
 
@@ -605,6 +608,7 @@ pub static FOLLOWER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Follower::new(ctx)),
 };
 

@@ -41,6 +41,7 @@ pub static ADSR: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Adsr::new(ctx)),
 };
 

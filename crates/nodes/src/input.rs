@@ -152,6 +152,7 @@ pub static INPUT: NodeDescriptor = NodeDescriptor {
     channels_param: Some("channels"),
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: build_input,
 };
 

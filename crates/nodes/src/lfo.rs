@@ -55,6 +55,7 @@ pub static LFO: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Lfo::new(ctx)),
 };
 
@@ -80,6 +81,7 @@ pub static PHASOR: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         Box::new(Phasor {
             freq: ctx.param(0) as f64,

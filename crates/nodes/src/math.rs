@@ -39,6 +39,7 @@ macro_rules! binary {
             channels_param: None,
             latency: no_latency,
             breaks_cycles: false,
+            may_rest: Option::<Rest>::is_some(&$rest),
             build: |_| {
                 Box::new(Binary {
                     op: $op,
@@ -92,6 +93,7 @@ pub static ADD: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Add(Ramp::new(ctx.param(0)))),
 };
 
@@ -112,6 +114,7 @@ pub static SCALE: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: true,
     build: |ctx| {
         Box::new(Scale {
             factor: Ramp::new(ctx.param(0)),
@@ -133,6 +136,7 @@ pub static ABS: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |_| Box::new(Unary(f32::abs)),
 };
 
@@ -151,6 +155,7 @@ pub static CLAMP: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         Box::new(Clamp {
             min: Ramp::new(ctx.param(0)),
@@ -180,6 +185,7 @@ pub static MAP: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         Box::new(Map {
             ranges: std::array::from_fn(|i| Ramp::new(ctx.param(i))),
@@ -212,6 +218,7 @@ pub static SLEW: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         let mut slew = Slew {
             rise: 0.0,
@@ -242,6 +249,7 @@ pub static SAMPLE_HOLD: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         Box::new(SampleHold {
             held: vec![0.0; ctx.channels],
@@ -301,6 +309,7 @@ pub static QUANTIZE: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         Box::new(Quantize {
             scale: scale_of(ctx.param(0)),
@@ -324,6 +333,7 @@ pub static MTOF: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         Box::new(Mtof {
             a4: ctx.param(0) as f64,

@@ -29,6 +29,7 @@ pub static GAIN: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: true,
     build: |ctx| Box::new(Gain::new(ctx.param(0))),
 };
 
@@ -61,6 +62,7 @@ pub static MIX: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         Box::new(Mix {
             levels: std::array::from_fn(|i| Ramp::new(gain_of(ctx.param(i)))),
@@ -81,6 +83,7 @@ pub static PAN: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: true,
     build: |ctx| {
         let [l, r] = pan_gains(ctx.param(0));
         Box::new(Pan {
@@ -296,6 +299,7 @@ pub static WIDTH: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         let [direct, cross] = width_gains(ctx.param(0));
         let [left, right] = balance_gains(ctx.param(1));
@@ -479,6 +483,7 @@ pub static MIXER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Mixer::new(ctx)),
 };
 
@@ -673,6 +678,7 @@ pub static CROSSFADE: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: true,
     build: |ctx| {
         let law = ctx.param(1) >= 0.5;
         let [a, b] = crossfade_gains(ctx.param(0), law);
@@ -764,6 +770,7 @@ pub static SPLIT: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |_| Box::new(Route),
 };
 
@@ -782,6 +789,7 @@ pub static MERGE: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |_| Box::new(Route),
 };
 
@@ -824,6 +832,7 @@ pub static BUS: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Gain::new(ctx.param(0))),
 };
 

@@ -160,6 +160,7 @@ pub static CHORUS: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Chorus::new(ctx)),
 };
 
@@ -425,6 +426,7 @@ pub static FLANGER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Flanger::new(ctx)),
 };
 
@@ -602,6 +604,7 @@ pub static PHASER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Phaser::new(ctx)),
 };
 

@@ -414,6 +414,7 @@ pub static RECORD_NODE: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: build_recorder,
 };
 

@@ -101,6 +101,7 @@ pub static SEQUENCER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         let mut seq = Sequencer {
             length: STEPS,

@@ -50,6 +50,7 @@ pub static COMB: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Comb::new(ctx)),
 };
 
@@ -77,6 +78,7 @@ pub static ALLPASS: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Allpass::new(ctx)),
 };
 
@@ -416,6 +418,7 @@ pub static REVERB: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Reverb::new(ctx)),
 };
 

@@ -66,6 +66,7 @@ pub static METER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Meter::new(ctx)),
 };
 
@@ -302,6 +303,7 @@ pub static SCOPE: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |_| Box::new(Scope::new()),
 };
 
@@ -387,6 +389,7 @@ pub static SPECTRUM: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Spectrum::new(ctx)),
 };
 

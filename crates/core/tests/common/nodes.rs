@@ -80,6 +80,7 @@ pub static SRC: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         Box::new(NoiseSource {
             channels: vec![Noise::new(ctx.param(0) as u32, 0)],
@@ -99,6 +100,7 @@ pub static STEREO_SRC: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| {
         let seed = ctx.param(0) as u32;
         Box::new(NoiseSource {
@@ -134,6 +136,7 @@ pub static DC: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: true,
     build: |ctx| Box::new(Constant(ctx.param(0))),
 };
 
@@ -163,6 +166,7 @@ pub static GAIN: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Gain(ctx.param(0))),
 };
 
@@ -196,6 +200,7 @@ pub static ADD2: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |_| Box::new(Add2),
 };
 
@@ -223,6 +228,7 @@ pub static MONO_IN: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |_| Box::new(Negate),
 };
 
@@ -251,6 +257,7 @@ pub static FORK: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |_| Box::new(Fork),
 };
 
@@ -285,6 +292,7 @@ pub static LAT: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: lat_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Delay::new(ctx.channels, lat_latency(ctx))),
 };
 
@@ -299,6 +307,7 @@ pub static Z1: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: true,
+    may_rest: false,
     // Inside a loop its input arrives one block late, which it subtracts.
     build: |ctx| {
         Box::new(Delay::new(

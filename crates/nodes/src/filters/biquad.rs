@@ -67,6 +67,7 @@ macro_rules! biquad_kind {
             channels_param: None,
             latency: no_latency,
             breaks_cycles: false,
+            may_rest: false,
             build: |ctx| Box::new(Biquad::new(ctx, $shape)),
         };
     };

@@ -57,6 +57,7 @@ pub static EQ4: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Eq4::new(ctx)),
 };
 

@@ -41,6 +41,7 @@ pub static ONEPOLE_LP: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(OnePole::new(ctx, false)),
 };
 
@@ -60,6 +61,7 @@ pub static ONEPOLE_HP: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(OnePole::new(ctx, true)),
 };
 
@@ -78,6 +80,7 @@ pub static DC_BLOCK: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(DcBlock::new(ctx)),
 };
 

@@ -63,6 +63,7 @@ pub static SVF: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Svf::new(ctx)),
 };
 

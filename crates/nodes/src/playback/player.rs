@@ -52,6 +52,7 @@ pub static PLAYER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Player::new(ctx)),
 };
 

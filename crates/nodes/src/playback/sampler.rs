@@ -54,6 +54,7 @@ pub static SAMPLER: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
+    may_rest: false,
     build: |ctx| Box::new(Sampler::new(ctx)),
 };
 

@@ -166,7 +166,7 @@ pub static GAIN: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
-    may_rest: false,
+    may_rest: true,
     build: |ctx| Box::new(Gain(ctx.param(0))),
 };
 
@@ -179,6 +179,11 @@ impl Processor for Gain {
             for (y, x) in io.output(0, ch).iter_mut().zip(x) {
                 *y = x * self.0;
             }
+        }
+        // Rests at any gain but 0 (whose silence would drop the sign of
+        // `-x * 0`), so that random patches fold where a `dc` feeds it.
+        if self.0 != 0.0 {
+            io.rest(Rest::Scale(self.0));
         }
     }
     fn set_param(&mut self, _: usize, value: f32) {

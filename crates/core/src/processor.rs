@@ -141,8 +141,6 @@ pub(crate) struct Resting {
     kernel: Option<fn(&Resting)>,
     /// The form reads its inputs (every form but `Hold` and silence).
     reads: bool,
-    /// The schedule's epoch when the runtime last settled this node.
-    pub(crate) epoch: u64,
     lanes: Lanes,
     /// The form's two constants (unused ones are 0).
     k: [f32; 2],
@@ -195,7 +193,6 @@ impl Resting {
             form_kernel: kernel,
             kernel,
             reads: inputs > 0 && form != Rest::Scale(0.0),
-            epoch: 0,
             lanes,
             k,
             channels,

@@ -199,9 +199,12 @@ pub struct Schedule {
     modulations: Vec<(u32, u32)>,
     nodes: Vec<NodeSlot>,
     feeders: Vec<u32>,
-    /// Counts the times a node came to rest or woke: a resting node settled
-    /// at an older epoch checks again whether it can fold (`settle`).
-    epoch: u64,
+    /// A node came to rest or woke since the last block began: the next
+    /// one first folds and unfolds resting nodes (`refold`). Kept on the
+    /// heap: the out-of-line calls that set it then write nothing of the
+    /// schedule itself, so the step loop keeps its fields in registers
+    /// across them (a resting node cost a fifth more otherwise).
+    changed: Box<bool>,
     delays: Vec<DelayLine>,
     master: [BufferId; 2],
 }
@@ -317,7 +320,7 @@ impl Schedule {
             modulations: Vec::new(),
             nodes,
             feeders,
-            epoch: 0,
+            changed: Box::new(false),
             delays: Vec::new(),
             master: plan.master,
         };
@@ -461,7 +464,7 @@ impl Schedule {
         self.nodes
             .get(node)
             .and_then(|slot| slot.rest.as_ref())
-            .is_some_and(|resting| resting.is_settled() && resting.epoch == self.epoch)
+            .is_some_and(Resting::is_settled)
     }
 
     /// Frames per block.
@@ -492,6 +495,10 @@ impl Schedule {
     /// keeps fewer values.
     fn run<const EVENTS: bool>(&mut self, due: &[Timed], start: u64) {
         let _denormals = crate::denormal::FlushToZero::new();
+        if *self.changed {
+            *self.changed = false;
+            self.refold(true);
+        }
         for i in 0..self.steps.len() {
             // Nodes first, with a branch rather than a jump table: most
             // steps are nodes, and the other kinds' values stay out of the
@@ -511,11 +518,7 @@ impl Schedule {
                     if let Some(resting) = &slot.rest
                         && !(EVENTS && slot.first_event != NO_EVENT)
                     {
-                        if resting.epoch == self.epoch {
-                            resting.run();
-                        } else {
-                            self.settle(node as usize);
-                        }
+                        resting.run();
                     } else {
                         self.call_node::<EVENTS>(node as usize, ports, inputs, modulations, due, start);
                     }
@@ -630,37 +633,41 @@ impl Schedule {
             && (rest != Rest::Hold || slot.sole_writer)
         {
             slot.rest = Resting::resolve(rest, &mut io, self.lanes);
-            if slot.rest.is_some() {
-                // Its consumers may fold now; it may itself, as the block
-                // it just wrote is what its form would write.
-                self.epoch += 1;
-                self.fold_if_constant(node);
+            // It and its consumers may fold from the next block.
+            *self.changed |= slot.rest.is_some();
+        }
+    }
+
+    /// Fold each resting node whose outputs can no longer change, and
+    /// unfold each folded one whose outputs could: in step order, so that
+    /// a chain folds or unfolds in one pass. Between blocks (`fold`) every
+    /// resting node's outputs are what its form writes from its feeders as
+    /// they are now; in a block, after a wake, only unfolding is safe.
+    #[inline(never)]
+    fn refold(&mut self, fold: bool) {
+        for i in 0..self.steps.len() {
+            let ExecStep::Process { node, .. } = self.steps[i] else {
+                continue;
+            };
+            let slot = &self.nodes[node as usize];
+            let Some(resting) = &slot.rest else {
+                continue;
+            };
+            let constant = self.is_constant(slot, resting);
+            if constant != resting.is_settled()
+                && (fold || !constant)
+                && let Some(resting) = &mut self.nodes[node as usize].rest
+            {
+                resting.fold(constant);
             }
         }
     }
 
-    /// Run a resting node whose epoch is behind: with its form's kernel,
-    /// then folded if its outputs can no longer change (out of line: only
-    /// after a node came to rest or woke).
-    #[inline(never)]
-    fn settle(&mut self, node: usize) {
-        if let Some(resting) = &mut self.nodes[node].rest {
-            resting.fold(false);
-            resting.run();
-        }
-        self.fold_if_constant(node);
-    }
-
-    /// Fold resting `node` (its outputs already written by its form) when
-    /// nothing could change them: no other step writes them, and each node
-    /// its form reads is folded or held. Woken, such a feeder raises the
-    /// epoch, and the runtime settles `node` again before it runs.
-    fn fold_if_constant(&mut self, node: usize) {
-        let slot = &self.nodes[node];
-        let Some(resting) = &slot.rest else {
-            return;
-        };
-        let inputs_settled = || {
+    /// Whether a resting node's outputs stay as they are: no other step
+    /// writes them, and its form reads nothing, or only nodes that are
+    /// held or folded, or silence.
+    fn is_constant(&self, slot: &NodeSlot, resting: &Resting) -> bool {
+        let feeders_settled = || {
             slot.feeders.is_some_and(|(start, end)| {
                 self.feeders[start as usize..end as usize].iter().all(|&f| {
                     self.nodes[f as usize]
@@ -670,20 +677,15 @@ impl Schedule {
                 })
             })
         };
-        let folded = slot.sole_writer && (!resting.reads_inputs() || inputs_settled());
-        let epoch = self.epoch;
-        if let Some(resting) = &mut self.nodes[node].rest {
-            resting.fold(folded);
-            resting.epoch = epoch;
-        }
+        slot.sole_writer && (!resting.reads_inputs() || feeders_settled())
     }
 
-    /// Wake a resting node: its outputs will move, so whatever folded on
-    /// them must settle again.
-    fn wake(slot: &mut NodeSlot, epoch: &mut u64) {
-        if slot.rest.take().is_some() {
-            *epoch += 1;
-        }
+    /// Wake a resting node (it will be called): what folded on its outputs
+    /// must unfold before it runs.
+    fn wake(slot: &mut NodeSlot, changed: &mut bool) -> bool {
+        let woke = slot.rest.take().is_some();
+        *changed |= woke;
+        woke
     }
 
     /// A whole-block view of a step's buffers (fields apart, so that the
@@ -728,8 +730,11 @@ impl Schedule {
         start: u64,
     ) {
         let block = self.block;
+        if Self::wake(&mut self.nodes[node], &mut self.changed) {
+            // Its consumers run later in this block.
+            self.refold(false);
+        }
         let slot = &mut self.nodes[node];
-        Self::wake(slot, &mut self.epoch);
         let ports = &self.ports[ports.0 as usize..ports.1 as usize];
         let mods = &self.modulations[mods.0 as usize..mods.1 as usize];
         let pool = self.pool.as_mut_ptr();
@@ -809,7 +814,7 @@ impl Schedule {
         };
         if let Some(state) = slot.params.get_mut(param) {
             state.set(value, slot.processor.as_mut(), &mut slot.gliding);
-            Self::wake(slot, &mut self.epoch);
+            Self::wake(slot, &mut self.changed);
         }
     }
 }

@@ -832,9 +832,21 @@ fn level_nodes_on_held_inputs_are_skipped_until_an_input_moves() {
     assert_eq!(out[out.len() - 2 * BLOCK..], [folded(-1.0); 2 * BLOCK]);
     assert_eq!(skipped(&runtime), [true; 4]);
 
-    // A timed change (the event path) wakes the probe at its sample.
-    control.send(set_at(p, 0, 0.5, 10 * BLOCK as u64 + 5)).unwrap();
-    let out = left(&mut runtime, 20 + glide_blocks);
+    // A timed change wakes the probe at its sample, inside a block: what
+    // folded on it follows from that sample on.
+    let played = (4 + glide_blocks + 3) * BLOCK;
+    control
+        .send(set_at(p, 0, 0.5, (played + BLOCK + 5) as u64))
+        .unwrap();
+    let out = left(&mut runtime, 2 * glide_blocks);
+    assert_eq!(out[..BLOCK + 5], [folded(-1.0); BLOCK + 5]);
+    assert!(
+        out[BLOCK + 5..2 * BLOCK]
+            .windows(2)
+            .all(|w| w[0] > folded(-1.0) && w[1] >= w[0]),
+        "{:?}",
+        &out[BLOCK..2 * BLOCK]
+    );
     assert_eq!(out[out.len() - BLOCK..], [folded(0.5); BLOCK]);
     assert_eq!(skipped(&runtime), [true; 4]);
 

@@ -6,6 +6,11 @@
 //! the figure includes patchbay's per-node overhead) and fundsp's
 //! counterpart through its block interface, with the same sources on both
 //! sides: a signal generator alone, or a constant (`dc`) into the node.
+//! A level node (gain, scale, pan, multiply, crossfade) on constants is
+//! folded: patchbay's runtime skips it, its output written once
+//! (`Schedule::is_skipped`), as fundsp's statically composed `dc >> pan`
+//! is folded by the compiler into stores of constants. The `*_noise` rows
+//! measure the same nodes on noise, where nothing folds.
 //! Both run inside one flush-to-zero guard, as a host callback holds one
 //! around the blocks it asks for (`Runtime::fill_interleaved`); without it
 //! each block would write the control register twice, which no host does.
@@ -321,6 +326,51 @@ fn mixing(c: &mut Criterion) {
     );
 }
 
+/// The level nodes again, on a moving input (noise), where nothing folds:
+/// each row less the `noise` row, on each side, is the node's own cost.
+fn level_on_noise(c: &mut Criterion) {
+    let on_noise = |kind, params: &[(&str, f64)], port_b: Option<&str>| {
+        let mut nodes = vec![("src", "noise", &[][..]), ("dut", kind, params)];
+        let mut edges = vec![("src.out", "dut.in"), ("dut.out", "out.in")];
+        if let Some(b) = port_b {
+            nodes.push(("b", "constant", &[("value", 0.25)]));
+            edges[0].1 = "dut.a";
+            edges.push(("b.out", b));
+        }
+        chain(&nodes, &edges)
+    };
+    pair(
+        c,
+        "gain_noise",
+        on_noise("gain", &[("gain", -6.0)], None),
+        Box::new(noise() >> mul(0.5)),
+    );
+    pair(
+        c,
+        "scale_noise",
+        on_noise("scale", &[("factor", 0.5), ("offset", 0.1)], None),
+        Box::new(noise() * 0.5 + 0.1),
+    );
+    pair(
+        c,
+        "pan_noise",
+        on_noise("pan", &[("pan", 0.3)], None),
+        Box::new(noise() >> pan(0.3)),
+    );
+    pair(
+        c,
+        "multiply_noise",
+        on_noise("multiply", &[], Some("dut.b")),
+        Box::new(noise() * dc(0.25)),
+    );
+    pair(
+        c,
+        "crossfade_noise",
+        on_noise("crossfade", &[("position", 0.3)], Some("dut.b")),
+        Box::new(noise() * 0.891 + dc(0.25) * 0.454),
+    );
+}
+
 fn taps(c: &mut Criterion) {
     pair(
         c,
@@ -500,6 +550,7 @@ criterion_group!(
     dynamics,
     math,
     mixing,
+    level_on_noise,
     taps,
     more_sources,
     effects,

@@ -42,6 +42,16 @@ fn every_kind_patch(freq: f64) -> Patch {
             patch.connect(&format!("{id}.{}", output.name), "out.in");
         }
     }
+    // A chain nothing drives: it comes to rest and folds, and the changes
+    // below wake it.
+    patch
+        .nodes
+        .push(Node::new("held", "constant").with("value", 0.25));
+    patch.nodes.push(Node::new("held_gain", "gain"));
+    patch.nodes.push(Node::new("held_pan", "pan"));
+    patch.connect("held.out", "held_gain.in");
+    patch.connect("held_gain.out", "held_pan.in");
+    patch.connect("held_pan.out", "out.in");
     patch
 }
 
@@ -103,6 +113,8 @@ fn the_process_path_never_allocates() {
         }
     });
     assert_eq!(violation_count(), 0, "the audio thread allocated");
+    let held_pan = second.node_index("held_pan").unwrap();
+    assert!(runtime.schedule().is_skipped(held_pan), "the held chain folded");
     assert!(engine.early_changes() > 0, "the waiting list was full at times");
     assert_eq!(engine.collect_garbage(), 1, "the replaced schedule came back");
     assert!(host.iter().all(|x| x.is_finite()));

@@ -457,11 +457,17 @@ static PROBE: NodeDescriptor = PROBE_KIND;
 
 /// A probe whose descriptor does not say it may rest: the compiler reuses
 /// its buffer, which the runtime must notice.
-static UNDECLARED_PROBE: NodeDescriptor = NodeDescriptor {
-    kind: "undeclared_probe",
-    may_rest: false,
-    ..PROBE_KIND
-};
+static UNDECLARED_PROBE: NodeDescriptor = undeclared("undeclared_probe", PROBE_KIND);
+
+/// `descriptor` as kind `kind`, not declared to rest (`may_rest`), though
+/// its processor does.
+const fn undeclared(kind: &'static str, descriptor: NodeDescriptor) -> NodeDescriptor {
+    NodeDescriptor {
+        kind,
+        may_rest: false,
+        ..descriptor
+    }
+}
 
 const PROBE_KIND: NodeDescriptor = NodeDescriptor {
     kind: "probe",
@@ -650,11 +656,7 @@ thread_local! {
 static RESTING: NodeDescriptor = RESTING_KIND;
 
 /// A `resting` node whose descriptor does not say it may rest.
-static UNDECLARED_RESTING: NodeDescriptor = NodeDescriptor {
-    kind: "undeclared_resting",
-    may_rest: false,
-    ..RESTING_KIND
-};
+static UNDECLARED_RESTING: NodeDescriptor = undeclared("undeclared_resting", RESTING_KIND);
 
 const RESTING_KIND: NodeDescriptor = NodeDescriptor {
     kind: "resting",

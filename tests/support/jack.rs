@@ -121,12 +121,15 @@ impl JackServer {
     }
 
     pub fn connect(&self, from: &str, to: &str) {
-        let status = Command::new("jack_connect")
-            .args([from, to])
-            .env("JACK_DEFAULT_SERVER", &self.name)
-            .status()
-            .unwrap();
-        assert!(status.success(), "jack_connect {from} {to}");
+        let connected = bounded(
+            Command::new("jack_connect")
+                .args([from, to])
+                .env("JACK_DEFAULT_SERVER", &self.name),
+        );
+        assert!(
+            connected.is_some_and(|o| o.status.success()),
+            "jack_connect {from} {to} failed or hung"
+        );
     }
 
     /// SIGTERM, so that jackd unregisters itself; SIGKILL if it lingers.
@@ -154,10 +157,31 @@ impl Drop for JackServer {
     }
 }
 
+/// The ports `server` lists; nothing if it does not answer.
 fn jack_lsp(server: &str) -> String {
-    Command::new("jack_lsp")
-        .env("JACK_DEFAULT_SERVER", server)
-        .output()
+    bounded(Command::new("jack_lsp").env("JACK_DEFAULT_SERVER", server))
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default()
+}
+
+/// Run a JACK tool for 5 s at most: a wedged server can leave a client
+/// waiting for ever, and the test should fail (or retry on a fresh
+/// server) rather than hang. `None` if it did not start or finish.
+fn bounded(command: &mut Command) -> Option<std::process::Output> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().ok()?.is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().ok()
 }

@@ -189,7 +189,14 @@ impl Processor for Gain {
             }
             io.rest(Rest::Scale(g));
         } else {
+            // Muted all block long, it writes silence (not `x × 0`, whose
+            // sign follows the input's): the silence form, which folds
+            // whatever it is fed.
+            let muted = self.level.resting() == Some(0.0);
             self.process_moving(io);
+            if muted {
+                io.rest(Rest::Scale(0.0));
+            }
         }
     }
 }
@@ -841,6 +848,27 @@ mod tests {
     use crate::testing::*;
 
     const SINE_RMS: f32 = std::f32::consts::FRAC_1_SQRT_2;
+
+    #[test]
+    fn a_muted_gain_writes_true_silence_and_rests() {
+        // Both sources are negative at times: `-x × 0` would be -0.
+        for (source, param, value) in [("sine", "amp", 0.5), ("constant", "value", -0.5)] {
+            let mut patch = Patch::default();
+            patch.nodes.push(node("src", source, &[(param, value)]));
+            patch.nodes.push(node("g", "gain", &[("gain", -96.0)]));
+            patch.nodes.push(node("out", "output", &[]));
+            patch.connect("src.out", "g.in").connect("g.out", "out.in");
+            let plan = patchbay_core::compile(&patch, crate::registry(), &Default::default()).unwrap();
+            let mut schedule = patchbay_core::Schedule::new(&plan);
+            for _ in 0..3 {
+                schedule.process();
+                let [l, r] = schedule.master();
+                assert!(l.iter().chain(r).all(|x| x.to_bits() == 0), "{source}: {l:?}");
+            }
+            let g = plan.node_index("g").unwrap();
+            assert!(schedule.is_skipped(g), "fed by {source}");
+        }
+    }
 
     #[test]
     fn gain_scales_by_decibels() {

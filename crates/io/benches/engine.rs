@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use patchbay_core::{CompileOptions, Node, Patch, Schedule, compile, load_patch};
+use patchbay_core::{Command, CompileOptions, Node, Patch, Schedule, compile, load_patch};
 
 /// A chain `sine -> gain -> gain -> ... -> output` of `n` unity gains.
 fn gain_chain(n: usize) -> Patch {
@@ -69,6 +69,32 @@ fn bench_chain(c: &mut Criterion) {
             })
         });
     }
+    // The worst case for folding's bookkeeping: a gain in the middle is set
+    // (to its own value) before every block, so it wakes, is called, and
+    // rests again, and every block begins with a pass over the steps
+    // (`Schedule::refold`). Next to the resting row above, the difference
+    // is that pass.
+    let plan = compile(
+        &chain_of("gain", 1_000),
+        patchbay_nodes::registry(),
+        &CompileOptions::default(),
+    )
+    .unwrap();
+    let poked = plan.node_index("g500").unwrap() as u32;
+    let (mut engine, mut runtime) = patchbay_core::engine(Schedule::new(&plan));
+    group.bench_function("1000 unity gains, one woken every block", |b| {
+        b.iter(|| {
+            engine
+                .send(Command::SetParam {
+                    node: poked,
+                    param: 0,
+                    value: 0.0,
+                })
+                .unwrap();
+            runtime.process_block();
+            black_box(runtime.schedule().master()[0][0]);
+        })
+    });
     group.finish();
 }
 

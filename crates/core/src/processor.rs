@@ -229,6 +229,11 @@ impl Resting {
         self.kernel.is_none()
     }
 
+    /// Settled by folding: a form that, unfolded, runs a kernel.
+    pub(crate) fn is_folded(&self) -> bool {
+        self.kernel.is_none() && self.form_kernel.is_some()
+    }
+
     /// Whether its outputs depend on its inputs.
     pub(crate) fn reads_inputs(&self) -> bool {
         self.reads

@@ -175,6 +175,16 @@ impl Transition {
     }
 }
 
+/// When the pass that folds and unfolds resting nodes (`Schedule::refold`)
+/// must run.
+#[derive(Default)]
+struct Folding {
+    /// Something may fold, or must unfold: the next block begins with it.
+    due: bool,
+    /// Some node folded at the last pass (and may be folded still).
+    any: bool,
+}
+
 /// A plan made runnable: processors built, buffers preallocated.
 pub struct Schedule {
     block: usize,
@@ -199,12 +209,10 @@ pub struct Schedule {
     modulations: Vec<(u32, u32)>,
     nodes: Vec<NodeSlot>,
     feeders: Vec<u32>,
-    /// A node came to rest or woke since the last block began: the next
-    /// one first folds and unfolds resting nodes (`refold`). Kept on the
-    /// heap: the out-of-line calls that set it then write nothing of the
-    /// schedule itself, so the step loop keeps its fields in registers
-    /// across them (a resting node cost a fifth more otherwise).
-    changed: Box<bool>,
+    /// Kept on the heap: the out-of-line calls that write it then write
+    /// nothing of the schedule itself, so the step loop keeps its fields in
+    /// registers across them (a resting node cost a fifth more otherwise).
+    folding: Box<Folding>,
     delays: Vec<DelayLine>,
     master: [BufferId; 2],
 }
@@ -320,7 +328,7 @@ impl Schedule {
             modulations: Vec::new(),
             nodes,
             feeders,
-            changed: Box::new(false),
+            folding: Box::default(),
             delays: Vec::new(),
             master: plan.master,
         };
@@ -495,8 +503,8 @@ impl Schedule {
     /// keeps fewer values.
     fn run<const EVENTS: bool>(&mut self, due: &[Timed], start: u64) {
         let _denormals = crate::denormal::FlushToZero::new();
-        if *self.changed {
-            *self.changed = false;
+        if self.folding.due {
+            self.folding.due = false;
             self.refold(true);
         }
         for i in 0..self.steps.len() {
@@ -633,8 +641,13 @@ impl Schedule {
             && (rest != Rest::Hold || slot.sole_writer)
         {
             slot.rest = Resting::resolve(rest, &mut io, self.lanes);
-            // It and its consumers may fold from the next block.
-            *self.changed |= slot.rest.is_some();
+            let slot = &self.nodes[node];
+            if let Some(resting) = &slot.rest
+                && self.is_constant(slot, resting)
+            {
+                // It, and what it feeds, may fold from the next block.
+                self.folding.due = true;
+            }
         }
     }
 
@@ -645,6 +658,7 @@ impl Schedule {
     /// they are now; in a block, after a wake, only unfolding is safe.
     #[inline(never)]
     fn refold(&mut self, fold: bool) {
+        let mut any = false;
         for i in 0..self.steps.len() {
             let ExecStep::Process { node, .. } = self.steps[i] else {
                 continue;
@@ -660,7 +674,12 @@ impl Schedule {
             {
                 resting.fold(constant);
             }
+            any |= self.nodes[node as usize]
+                .rest
+                .as_ref()
+                .is_some_and(Resting::is_folded);
         }
+        self.folding.any = any;
     }
 
     /// Whether a resting node's outputs stay as they are: no other step
@@ -681,11 +700,12 @@ impl Schedule {
     }
 
     /// Wake a resting node (it will be called): what folded on its outputs
-    /// must unfold before it runs.
-    fn wake(slot: &mut NodeSlot, changed: &mut bool) -> bool {
-        let woke = slot.rest.take().is_some();
-        *changed |= woke;
-        woke
+    /// must unfold before it runs. True if a pass must see to that (while
+    /// nothing is folded, none need).
+    fn wake(slot: &mut NodeSlot, folding: &mut Folding) -> bool {
+        let unfold = slot.rest.take().is_some() && folding.any;
+        folding.due |= unfold;
+        unfold
     }
 
     /// A whole-block view of a step's buffers (fields apart, so that the
@@ -730,7 +750,7 @@ impl Schedule {
         start: u64,
     ) {
         let block = self.block;
-        if Self::wake(&mut self.nodes[node], &mut self.changed) {
+        if Self::wake(&mut self.nodes[node], &mut self.folding) {
             // Its consumers run later in this block.
             self.refold(false);
         }
@@ -814,7 +834,7 @@ impl Schedule {
         };
         if let Some(state) = slot.params.get_mut(param) {
             state.set(value, slot.processor.as_mut(), &mut slot.gliding);
-            Self::wake(slot, &mut self.changed);
+            Self::wake(slot, &mut self.folding);
         }
     }
 }

@@ -300,8 +300,10 @@ impl Schedule {
                             }
                             _ => false,
                         });
+                if !fed {
+                    feeders.truncate(start);
+                }
                 nodes[*node].feeders = fed.then_some((start as u32, feeders.len() as u32));
-                feeders.truncate(if fed { feeders.len() } else { start });
             }
         }
         for &(node, param) in &adoption.edited {

@@ -191,6 +191,32 @@ mod tests {
     }
 
     #[test]
+    fn a_kind_rests_on_constants_exactly_when_its_descriptor_says_it_may() {
+        // The compiler keeps buffers for kinds that say so, and only those
+        // can fold in longer chains: a kind that rests without saying so
+        // would lose that; one that says so and never rests wastes buffers.
+        for d in crate::ALL {
+            let mut patch = Patch::default();
+            patch.nodes.push(node("c", "constant", &[("value", 0.5)]));
+            patch.nodes.push(node("dut", d.kind, &[]));
+            patch.nodes.push(node("out", "output", &[]));
+            for p in d.inputs {
+                patch.connect("c.out", &format!("dut.{}", p.name));
+            }
+            if let Some(first) = d.outputs.first() {
+                patch.connect(&format!("dut.{}", first.name), "out.in");
+            }
+            let plan = patchbay_core::compile(&patch, crate::registry(), &Default::default()).unwrap();
+            let mut schedule = patchbay_core::Schedule::new(&plan);
+            for _ in 0..4 {
+                schedule.process();
+            }
+            let dut = plan.node_index("dut").unwrap();
+            assert_eq!(schedule.is_skipped(dut), d.may_rest, "{}", d.kind);
+        }
+    }
+
+    #[test]
     fn every_kind_survives_its_parameters_jumping_across_their_ranges() {
         for d in crate::ALL {
             for rate in [22_050, 48_000, 192_000] {

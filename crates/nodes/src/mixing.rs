@@ -839,7 +839,7 @@ pub static BUS: NodeDescriptor = NodeDescriptor {
     channels_param: None,
     latency: no_latency,
     breaks_cycles: false,
-    may_rest: false,
+    may_rest: true,
     build: |ctx| Box::new(Gain::new(ctx.param(0))),
 };
 

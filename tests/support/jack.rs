@@ -16,6 +16,8 @@ const PERIOD: u32 = 256;
 pub struct JackServer {
     child: Child,
     pub name: String,
+    /// What jackd printed (in the test binary's scratch folder).
+    log: std::path::PathBuf,
     /// One server per test binary at a time: two tests racing for a name
     /// could each take the other's server for their own (and stop it).
     _turn: Option<MutexGuard<'static, ()>>,
@@ -60,6 +62,11 @@ impl JackServer {
             if jack_lsp(&name).contains("system:") {
                 continue;
             }
+            let log = crate::scratch(&format!("jackd-{name}.log"));
+            let (out, err) = match std::fs::File::create(&log).and_then(|f| Ok((f.try_clone()?, f))) {
+                Ok((out, err)) => (Stdio::from(out), Stdio::from(err)),
+                Err(_) => (Stdio::null(), Stdio::null()),
+            };
             let child = Command::new("jackd")
                 .args(scheduling)
                 .args(["-n", &name, "-d", "dummy", "-r"])
@@ -67,13 +74,14 @@ impl JackServer {
                 .arg("-p")
                 .arg(PERIOD.to_string())
                 .env("JACK_NO_AUDIO_RESERVATION", "1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stdout(out)
+                .stderr(err)
                 .spawn()
                 .expect("jackd starts (install jackd2: .ci/install-deps)");
             let mut server = JackServer {
                 child,
                 name,
+                log,
                 _turn: None,
             };
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -90,6 +98,13 @@ impl JackServer {
             server.stop();
         }
         panic!("no JACK server could be started");
+    }
+
+    /// The last `lines` lines jackd printed since it started.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// The ports the server lists now, one per line.

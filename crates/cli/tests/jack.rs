@@ -83,8 +83,10 @@ fn sine_source(server: &JackServer, name: &str) -> Running {
 /// appeared) on a fresh JACK server; again on another (twice at most) if
 /// the server stalled: the dummy backend never misses a cycle unless the
 /// machine holds it up, and now and then a server started right after the
-/// crash test does (cause not found), or never lets a client in. Returns
-/// the last run's output.
+/// crash test does, or never lets a client in. A retry prints the end of
+/// jackd's log, which names the client that did not finish its cycle (so
+/// far `fx_in`, the input client of `play --input`). Returns the last
+/// run's output.
 fn on_a_steady_server(take: impl Fn(&JackServer) -> Option<String>) -> String {
     let stalled = |said: &Option<String>| {
         let Some(said) = said else {
@@ -102,16 +104,21 @@ fn on_a_steady_server(take: impl Fn(&JackServer) -> Option<String>) -> String {
             })
             .any(|xruns| xruns > 0)
     };
-    let mut said = take(&JackServer::start());
+    let mut server = JackServer::start();
+    let mut said = take(&server);
     for _ in 0..2 {
         if !stalled(&said) {
             break;
         }
+        let jackd = server.log_tail(20);
         match &said {
             Some(said) => eprintln!("the JACK server stalled; once more on a fresh one. It said:\n{said}"),
             None => eprintln!("the clients' ports never appeared; once more on a fresh server"),
         }
-        said = take(&JackServer::start());
+        eprintln!("jackd said:\n{jackd}");
+        drop(server);
+        server = JackServer::start();
+        said = take(&server);
     }
     said.expect("the clients' ports never appeared, on three fresh servers")
 }

@@ -690,12 +690,9 @@ impl Schedule {
     fn is_constant(&self, slot: &NodeSlot, resting: &Resting) -> bool {
         let feeders_settled = || {
             slot.feeders.is_some_and(|(start, end)| {
-                self.feeders[start as usize..end as usize].iter().all(|&f| {
-                    self.nodes[f as usize]
-                        .rest
-                        .as_ref()
-                        .is_some_and(Resting::is_settled)
-                })
+                self.feeders[start as usize..end as usize]
+                    .iter()
+                    .all(|&f| self.is_skipped(f as usize))
             })
         };
         slot.sole_writer && (!resting.reads_inputs() || feeders_settled())

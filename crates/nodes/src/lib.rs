@@ -206,8 +206,7 @@ mod tests {
             if let Some(first) = d.outputs.first() {
                 patch.connect(&format!("dut.{}", first.name), "out.in");
             }
-            let plan = patchbay_core::compile(&patch, crate::registry(), &Default::default()).unwrap();
-            let mut schedule = patchbay_core::Schedule::new(&plan);
+            let (plan, mut schedule) = schedule_of(&patch);
             for _ in 0..4 {
                 schedule.process();
             }

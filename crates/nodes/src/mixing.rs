@@ -858,8 +858,7 @@ mod tests {
             patch.nodes.push(node("g", "gain", &[("gain", -96.0)]));
             patch.nodes.push(node("out", "output", &[]));
             patch.connect("src.out", "g.in").connect("g.out", "out.in");
-            let plan = patchbay_core::compile(&patch, crate::registry(), &Default::default()).unwrap();
-            let mut schedule = patchbay_core::Schedule::new(&plan);
+            let (plan, mut schedule) = schedule_of(&patch);
             for _ in 0..3 {
                 schedule.process();
                 let [l, r] = schedule.master();

@@ -9,6 +9,15 @@ pub use crate::analysis::*;
 pub use patchbay_core::Patch;
 use patchbay_core::{Command, CompileOptions, Node, Schedule, compile, engine};
 
+/// `patch` compiled with the default options (48 kHz, 64-frame blocks)
+/// and made runnable, for tests that step the schedule themselves.
+pub fn schedule_of(patch: &Patch) -> (patchbay_core::Plan, Schedule) {
+    let plan =
+        compile(patch, crate::registry(), &CompileOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let schedule = Schedule::new(&plan);
+    (plan, schedule)
+}
+
 /// Render `patch` for `frames` frames at `sample_rate`; returns (left, right).
 pub fn render_patch(patch: &Patch, frames: usize, sample_rate: u32) -> (Vec<f32>, Vec<f32>) {
     render_patch_with(patch, frames, sample_rate, 64, &[])

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use patchbay_core::DiskJob;
 use patchbay_core::{Applied, CompileOptions, LiveEngine, LiveError};
-use patchbay_io::input::{InputNodes, InputSpec};
+use patchbay_io::input::{InputNodes, InputSpec, split_inputs};
 use patchbay_io::{
     CpalOutput, DeviceError, DiskHost, DiskReport, HostChoice, OutputSpec, PatchWatcher, Player, PlayerEvent,
     SampleFormat, Status,
@@ -73,11 +73,7 @@ pub fn play(args: PlayArgs) -> Result<()> {
         device: args.input.clone(),
         channels: 0,
     };
-    let mut inputs = InputNodes::new(spec, rate);
-    let (jobs, errors) = inputs.claim(live.take_disk_jobs());
-    if let Some(e) = input_error(errors) {
-        return Err(e);
-    }
+    let (input_jobs, jobs) = split_inputs(live.take_disk_jobs());
     disk.start(jobs)?;
     if let Some(path) = &args.record {
         // The master as the device hears it, after the safety stage: the
@@ -95,6 +91,14 @@ pub fn play(args: PlayArgs) -> Result<()> {
         false => None,
     };
     let mut player = Player::start(Box::new(output), runtime, rate).map_err(no_device)?;
+    // The input opens once the output runs: under JACK, an input client
+    // opened first now and then stalls the server's whole graph (see
+    // ARCHITECTURE.md, "Disk work").
+    let mut inputs = InputNodes::new(spec, rate);
+    let (_, errors) = inputs.claim(input_jobs);
+    if let Some(e) = input_error(errors) {
+        return Err(e);
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     {

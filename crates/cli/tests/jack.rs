@@ -84,9 +84,10 @@ fn sine_source(server: &JackServer, name: &str) -> Running {
 /// the server stalled: the dummy backend never misses a cycle unless the
 /// machine holds it up, and now and then a server started right after the
 /// crash test does, or never lets a client in. A retry prints the end of
-/// jackd's log, which names the client that did not finish its cycle (so
-/// far `fx_in`, the input client of `play --input`). Returns the last
-/// run's output.
+/// jackd's log, which names the client that did not finish its cycle.
+/// (`play --input` opened its JACK input before its output until it was
+/// found that this stalls the server for good now and then; see
+/// ARCHITECTURE.md, "Disk work".) Returns the last run's output.
 fn on_a_steady_server(take: impl Fn(&JackServer) -> Option<String>) -> String {
     let stalled = |said: &Option<String>| {
         let Some(said) = said else {

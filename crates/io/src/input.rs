@@ -397,11 +397,18 @@ impl InputCallback {
 /// What went wrong, by node id.
 pub type NodeErrors = Vec<(String, String)>;
 
+/// Disk jobs by node id.
+pub type NodeJobs = Vec<(String, DiskJob)>;
+
+/// `jobs` split into the input nodes' and the rest.
+pub fn split_inputs(jobs: NodeJobs) -> (NodeJobs, NodeJobs) {
+    (jobs.into_iter()).partition(|(_, job)| job.peek::<InputJob>().is_some())
+}
+
 /// Take the input nodes' jobs out of `jobs`, unfed (their nodes are
 /// silent) for `why`; the other jobs are returned for the disk host.
 pub fn unheard(jobs: Vec<(String, DiskJob)>, why: &str) -> (Vec<(String, DiskJob)>, NodeErrors) {
-    let (inputs, rest): (Vec<_>, Vec<_>) =
-        (jobs.into_iter()).partition(|(_, job)| job.peek::<InputJob>().is_some());
+    let (inputs, rest) = split_inputs(jobs);
     (
         rest,
         Vec::from_iter(inputs.into_iter().map(|(node, _)| (node, why.to_string()))),

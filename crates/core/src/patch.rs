@@ -18,11 +18,11 @@ use crate::registry::Registry;
 /// The format tag every patch file carries.
 pub const FORMAT: &str = "patchbay";
 /// The newest patch file version this build reads. Version 2 added node
-/// settings, version 3 canvas comments. A patch is written in the lowest
+/// settings, version 3 canvas comments, version 4 their widths. A patch is written in the lowest
 /// version that holds what it uses (one without settings or comments is
 /// still version 1), so older builds keep reading it, and one that needs a
 /// newer build tells it to upgrade instead of failing on an unknown field.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// A graph of nodes and the edges between their ports.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -47,6 +47,10 @@ pub struct Comment {
     pub text: String,
     /// Editor position (x, y) of its top left corner.
     pub pos: [f32; 2],
+    /// How wide its text runs before it wraps, in canvas points; `None`:
+    /// the editor's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<f32>,
 }
 
 /// One node: a stable id, a kind from the registry, parameter values that
@@ -225,7 +229,9 @@ impl Patch {
 
     /// Serialize as a pretty-printed, versioned patch file.
     pub fn to_json(&self) -> String {
-        let version = if !self.comments.is_empty() {
+        let version = if self.comments.iter().any(|c| c.width.is_some()) {
+            4
+        } else if !self.comments.is_empty() {
             3
         } else if self.nodes.iter().any(|n| !n.settings.is_empty()) {
             2

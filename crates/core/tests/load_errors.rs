@@ -88,12 +88,12 @@ const CASES: &[Case] = &[
         name: "future version",
         text: r#"{
   "format": "patchbay",
-  "version": 4,
+  "version": 5,
   "some_future_field": true
 }"#,
-        kind: |k| matches!(k, K::FutureVersion(4)),
+        kind: |k| matches!(k, K::FutureVersion(5)),
         line: Some(3),
-        mentions: &["version 4", "upgrade"],
+        mentions: &["version 5", "upgrade"],
     },
     Case {
         name: "version 0",
@@ -583,7 +583,7 @@ fn settings_load_and_save_in_the_lowest_version_that_holds_them() {
 }
 
 #[test]
-fn comments_load_and_save_as_version_3_only_when_there_are_some() {
+fn comments_load_and_save_as_version_3_only_when_there_are_some_and_4_with_a_width() {
     use patchbay_core::{Comment, Node, Patch};
     let mut noted = Patch {
         nodes: vec![Node::new("a", "src").with_setting("label", "kick drum")],
@@ -592,12 +592,24 @@ fn comments_load_and_save_as_version_3_only_when_there_are_some() {
     noted.comments.push(Comment {
         text: "the kick:\n\"tight\", 808-ish".into(),
         pos: [-40.0, 12.5],
+        width: None,
     });
     let text = noted.to_json();
-    assert!(text.contains("\"version\": 3"), "{text}");
+    assert!(
+        text.contains("\"version\": 3") && !text.contains("width"),
+        "{text}"
+    );
     let loaded = load(&text).unwrap();
     assert_eq!(loaded, noted);
     assert_eq!(loaded.comments[0].text, "the kick:\n\"tight\", 808-ish");
+    // A note of its own width needs a version-4 build.
+    noted.comments[0].width = Some(320.0);
+    let text = noted.to_json();
+    assert!(
+        text.contains("\"version\": 4") && text.contains("\"width\": 320.0"),
+        "{text}"
+    );
+    assert_eq!(load(&text).unwrap(), noted);
     noted.comments.clear();
     let text = noted.to_json();
     assert!(

@@ -94,13 +94,15 @@ fn patch() -> impl Strategy<Value = Patch> {
         })
 }
 
-/// A canvas note: any text (quotes, newlines, non-ASCII) at a finite place.
+/// A canvas note: any text (quotes, newlines, non-ASCII) at a finite place,
+/// of the default width or its own.
 fn comment() -> impl Strategy<Value = Comment> {
     (
         "\\PC{0,40}(\n\\PC{0,20})?",
         any::<[f32; 2]>().prop_filter("finite", |p| p.iter().all(|x| x.is_finite())),
+        proptest::option::of(1.0f32..2000.0),
     )
-        .prop_map(|(text, pos)| Comment { text, pos })
+        .prop_map(|(text, pos, width)| Comment { text, pos, width })
 }
 
 proptest! {

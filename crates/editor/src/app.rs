@@ -203,6 +203,12 @@ impl Editor {
         self.watch.as_ref().is_some_and(Watch::is_script)
     }
 
+    /// The screen point over canvas point `graph` (what the canvas's
+    /// widgets report as their place), as last drawn.
+    pub fn to_screen(&self, graph: Pos2) -> Pos2 {
+        self.canvas.to_screen(graph)
+    }
+
     /// The canvas zoom (1: one canvas unit per point).
     pub fn zoom(&self) -> f32 {
         self.canvas.zoom()
@@ -422,6 +428,10 @@ impl Editor {
             }
             Action::EditNote(index, text) => {
                 self.doc.set_comment_text(index, &text);
+                Ok(())
+            }
+            Action::ResizeNote(index, width) => {
+                self.doc.set_comment_width(index, Some(width));
                 Ok(())
             }
             Action::Probe(port) => {

@@ -52,8 +52,10 @@ const TYPICAL_NODE: Vec2 = egui::vec2(200.0, 160.0);
 const FIT_FRAMES: u8 = 6;
 /// How far past an output row its pin reaches, for hovering it.
 const PIN_REACH: f32 = 14.0;
-/// How wide a note's text runs before it wraps.
+/// How wide a note's text runs before it wraps, unless it has a width of
+/// its own (dragged at its corner, between the two bounds below).
 const NOTE_WIDTH: f32 = 220.0;
+const NOTE_WIDTHS: std::ops::RangeInclusive<f32> = 80.0..=1000.0;
 
 /// Something the user did on the canvas, for the editor to carry out.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,6 +80,8 @@ pub enum Action {
     AddNote(Pos2),
     /// A note's text was edited.
     EditNote(usize, String),
+    /// A note's width was dragged to a new one.
+    ResizeNote(usize, f32),
     /// The pointer rests on an output pin: show its level.
     Probe(PortRef),
 }
@@ -169,6 +173,8 @@ pub struct Canvas {
     /// Kinds offered for the wire dropped last, computed once per drop.
     dropped: Option<(WireEnd, Vec<&'static NodeDescriptor>)>,
     note_edit: Option<NoteEdit>,
+    /// A note whose corner is being dragged, and its width so far.
+    note_resize: Option<(usize, f32)>,
     /// Frames left to fit the view in: a node's size settles over the
     /// frames after it is first drawn, and each fit measures it again.
     fit: u8,
@@ -187,6 +193,7 @@ impl Default for Canvas {
             query: String::new(),
             dropped: None,
             note_edit: None,
+            note_resize: None,
             fit: 0,
             sizes: HashMap::new(),
         }
@@ -342,6 +349,11 @@ impl Canvas {
         self.to_screen.inverse() * screen
     }
 
+    /// The screen point over canvas point `graph`, as last drawn.
+    pub fn to_screen(&self, graph: Pos2) -> Pos2 {
+        self.to_screen * graph
+    }
+
     /// The zoom, as last drawn (1: one canvas unit per point).
     pub fn zoom(&self) -> f32 {
         self.to_screen.scaling
@@ -411,6 +423,7 @@ impl Canvas {
             query: &mut self.query,
             dropped: &mut self.dropped,
             note_edit: &mut self.note_edit,
+            note_resize: &mut self.note_resize,
             sizes: &mut self.sizes,
         };
         // Labels on nodes are names, not text to select: a drag on one
@@ -489,6 +502,7 @@ struct Viewer<'a> {
     query: &'a mut String,
     dropped: &'a mut Option<(WireEnd, Vec<&'static NodeDescriptor>)>,
     note_edit: &'a mut Option<NoteEdit>,
+    note_resize: &'a mut Option<(usize, f32)>,
     sizes: &'a mut HashMap<NodeId, Vec2>,
 }
 
@@ -572,12 +586,18 @@ impl Viewer<'_> {
     }
 
     fn note_body(&mut self, index: usize, ui: &mut Ui) {
-        let text = (self.doc.patch().comments.get(index)).map_or("", |c| c.text.as_str());
+        let comment = self.doc.patch().comments.get(index);
+        let text = comment.map_or("", |c| c.text.as_str());
+        let width = match *self.note_resize {
+            Some((resized, width)) if resized == index => width,
+            _ => (comment.and_then(|c| c.width))
+                .map_or(NOTE_WIDTH, |w| w.clamp(*NOTE_WIDTHS.start(), *NOTE_WIDTHS.end())),
+        };
         match self.note_edit.as_mut().filter(|e| e.index == index) {
             Some(edit) => {
                 let field = ui.add(
                     egui::TextEdit::multiline(&mut edit.text)
-                        .desired_width(NOTE_WIDTH)
+                        .desired_width(width)
                         .desired_rows(3)
                         .hint_text("a note"),
                 );
@@ -598,8 +618,8 @@ impl Viewer<'_> {
             }
             None => {
                 let shown = if text.is_empty() { "(empty note)" } else { text };
-                ui.set_min_width(NOTE_WIDTH);
-                ui.set_max_width(NOTE_WIDTH);
+                ui.set_min_width(width);
+                ui.set_max_width(width);
                 let label = ui.add(
                     egui::Label::new(egui::RichText::new(shown).color(Color32::from_rgb(235, 225, 160)))
                         .wrap()
@@ -615,6 +635,46 @@ impl Viewer<'_> {
                 label.on_hover_text("double-click to edit");
             }
         }
+        self.note_grip(index, width, ui);
+    }
+
+    /// A note's corner: dragged sideways, it sets how wide the text runs
+    /// (one undo step when let go).
+    fn note_grip(&mut self, index: usize, width: f32, ui: &mut Ui) {
+        const GRIP: f32 = 10.0;
+        let (row, _) = ui.allocate_exact_size(egui::vec2(width, GRIP), egui::Sense::hover());
+        let corner = egui::Rect::from_min_max(row.right_top() - egui::vec2(GRIP, 0.0), row.right_bottom());
+        let grip = ui.interact(corner, ui.id().with(("note width", index)), egui::Sense::drag());
+        grip.widget_info(|| {
+            egui::WidgetInfo::labeled(
+                egui::WidgetType::Slider,
+                true,
+                format!("note {} width", index + 1),
+            )
+        });
+        let stroke = ui.visuals().widgets.style(&grip).fg_stroke;
+        for k in 1..=3 {
+            let inset = GRIP * k as f32 / 4.0;
+            ui.painter().line_segment(
+                [
+                    corner.right_top() + egui::vec2(0.0, inset),
+                    corner.left_bottom() + egui::vec2(inset, 0.0),
+                ],
+                stroke,
+            );
+        }
+        if grip.dragged() {
+            let wider = width + grip.drag_delta().x;
+            *self.note_resize = Some((index, wider.clamp(*NOTE_WIDTHS.start(), *NOTE_WIDTHS.end())));
+        }
+        if grip.drag_stopped()
+            && let Some((resized, width)) = self.note_resize.take()
+            && resized == index
+        {
+            self.actions.push(Action::ResizeNote(index, width));
+        }
+        grip.on_hover_cursor(egui::CursorIcon::ResizeHorizontal)
+            .on_hover_text("drag to set the note's width");
     }
 }
 

@@ -663,8 +663,8 @@ impl Document {
         let first_comment = trial.comments.len();
         for comment in &fragment.comments {
             let comment = Comment {
-                text: comment.text.clone(),
                 pos: moved(comment.pos),
+                ..comment.clone()
             };
             trial.comments.push(comment.clone());
             ops.push(Op::InsertComment {
@@ -728,8 +728,8 @@ impl Document {
                     (comment.pos != *pos).then(|| Op::SetComment {
                         index: *index,
                         comment: Comment {
-                            text: comment.text.clone(),
                             pos: *pos,
+                            ..comment.clone()
                         },
                     })
                 }
@@ -802,6 +802,7 @@ impl Document {
                 comment: Comment {
                     text: text.to_string(),
                     pos,
+                    width: None,
                 },
             }],
         );
@@ -816,9 +817,25 @@ impl Document {
         if comment.text != text {
             let comment = Comment {
                 text: text.to_string(),
-                pos: comment.pos,
+                ..comment.clone()
             };
             self.commit("edit note", vec![Op::SetComment { index, comment }]);
+        }
+        true
+    }
+
+    /// Change how wide a note's text runs (`None`: the editor's default) as
+    /// one step; false if there is no such note.
+    pub fn set_comment_width(&mut self, index: usize, width: Option<f32>) -> bool {
+        let Some(comment) = self.patch.comments.get(index) else {
+            return false;
+        };
+        if comment.width != width {
+            let comment = Comment {
+                width,
+                ..comment.clone()
+            };
+            self.commit("resize note", vec![Op::SetComment { index, comment }]);
         }
         true
     }

@@ -315,7 +315,7 @@ fn copy_two_connected_nodes_and_paste_them_into_another_patch() {
 }
 
 #[test]
-fn a_note_is_written_on_the_canvas_saved_and_undone() {
+fn a_note_is_written_on_the_canvas_resized_saved_and_undone() {
     let (dir, file) = sine_file("note");
     let mut harness = harness_on(&file);
 
@@ -327,20 +327,50 @@ fn a_note_is_written_on_the_canvas_saved_and_undone() {
     settle(&mut harness);
     harness.key_press(Key::Escape);
     settle(&mut harness);
+    harness.get_by_label("sweep the fm by hand");
+
+    // Its corner, dragged right, makes it wider.
+    let grip = |harness: &Harness<'_, Editor>| {
+        let at = harness.get_by_label("note 1 width").rect().center();
+        harness.state().to_screen(at)
+    };
+    let corner = grip(&harness);
+    harness.hover_at(corner);
+    harness.step();
+    harness.drag_at(corner);
+    harness.step();
+    for k in 1..=4 {
+        harness.hover_at(corner + egui::vec2(30.0 * k as f32, 0.0));
+        harness.step();
+    }
+    harness.drop_at(corner + egui::vec2(120.0, 0.0));
+    settle(&mut harness);
     let comments = harness.state().document().patch().comments.clone();
     assert_eq!(comments.len(), 1);
     assert_eq!(comments[0].text, "sweep the fm by hand");
-    harness.get_by_label("sweep the fm by hand");
+    let width = comments[0].width.expect("the dragged width is the note's");
+    // 120 points on screen are 120 / zoom canvas units.
+    let expected = (220.0 + 120.0 / harness.state().zoom()).min(1000.0);
+    assert!(
+        (width - expected).abs() < 1.0,
+        "dragged to {width}, not {expected}"
+    );
+    let wide = grip(&harness).x - corner.x;
+    assert!(wide > 100.0, "the corner moved {wide} points with the pointer");
 
     harness.get_by_label("Save").click();
     settle(&mut harness);
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("\"version\": 3"), "{text}");
+    assert!(text.contains("\"version\": 4"), "a note of its own width: {text}");
     let saved = Patch::from_json(&text, "saved").unwrap();
     assert_eq!(saved.comments, comments);
     assert_eq!(saved.nodes, sine_patch().nodes, "the nodes are as they were");
 
-    // Writing the text and adding the note are two steps.
+    // Resizing, writing the text and adding the note are three steps.
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    settle(&mut harness);
+    let note = &harness.state().document().patch().comments[0];
+    assert_eq!((note.text.as_str(), note.width), ("sweep the fm by hand", None));
     harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
     settle(&mut harness);
     assert_eq!(harness.state().document().patch().comments[0].text, "");

@@ -209,6 +209,7 @@ fn play_feeds_its_input_node_from_jack_and_records_the_master() {
         server.connect("src_fx_out:out_1", "fx_in:in_1");
         Some(effect.finish())
     });
+    assert!(stderr.contains("on JACK client `fx_out`"), "{stderr}");
     assert!(stderr.contains("input from JACK client `fx_in`"), "{stderr}");
     assert!(stderr.contains("master: wrote"), "{stderr}");
 

@@ -402,7 +402,9 @@ fn find_on(choice: HostChoice, name: Option<&str>) -> Result<Found, String> {
             JackDevice::default_output_device(name.unwrap_or(JACK_CLIENT), connect_to_system, start_server)
                 .map_err(|e| e.to_string())?
                 .into();
-        let label = format!("JACK client `{}`", device_name(&device));
+        // The name it asked for: cpal describes every JACK output as
+        // "JACK Output" and keeps the client's name to itself.
+        let label = format!("JACK client `{}_out`", name.unwrap_or(JACK_CLIENT));
         return Ok(Found { device, label });
     }
     let device = match name {

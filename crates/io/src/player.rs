@@ -31,7 +31,7 @@ pub enum DeviceError {
 /// A device patchbay can play through; [`crate::CpalOutput`] is the real
 /// one, tests bring their own.
 pub trait Output: Send {
-    /// The device, for messages (`JACK \`JACK Output\``).
+    /// The device, for messages (`JACK client \`patchbay_out\``).
     fn describe(&self) -> String;
 
     /// Open the device at `rate` Hz and start it pulling from `driver`. Its

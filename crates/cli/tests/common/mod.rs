@@ -50,12 +50,13 @@ pub fn recording_patch(dir: &Path) -> PathBuf {
     path
 }
 
-/// A scratch folder removed when the test ends, however it ends.
+/// A scratch folder (in the test binary's, under the target folder)
+/// removed when the test ends, however it ends.
 pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("patchbay-cli-{name}-{}", std::process::id()));
+        let dir = patchbay_tests::scratch(&format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)

@@ -53,9 +53,13 @@ const FIT_FRAMES: u8 = 6;
 /// How far past an output row its pin reaches, for hovering it.
 const PIN_REACH: f32 = 14.0;
 /// How wide a note's text runs before it wraps, unless it has a width of
-/// its own (dragged at its corner, between the two bounds below).
+/// its own (dragged at its corner).
 const NOTE_WIDTH: f32 = 220.0;
-const NOTE_WIDTHS: std::ops::RangeInclusive<f32> = 80.0..=1000.0;
+
+/// A note's own width as drawn: whatever a file says, within reason.
+fn note_width(width: f32) -> f32 {
+    width.clamp(80.0, 1000.0)
+}
 
 /// Something the user did on the canvas, for the editor to carry out.
 #[derive(Clone, Debug, PartialEq)]
@@ -274,6 +278,8 @@ impl Canvas {
         if (self.note_edit.as_ref()).is_some_and(|e| e.index >= patch.comments.len()) {
             self.note_edit = None;
         }
+        // The document changed under a drag at a note's corner (undo).
+        self.note_resize = None;
         let wires: Vec<(OutPinId, InPinId)> = self.snarl.wires().collect();
         for (from, to) in wires {
             self.snarl.disconnect(from, to);
@@ -590,8 +596,7 @@ impl Viewer<'_> {
         let text = comment.map_or("", |c| c.text.as_str());
         let width = match *self.note_resize {
             Some((resized, width)) if resized == index => width,
-            _ => (comment.and_then(|c| c.width))
-                .map_or(NOTE_WIDTH, |w| w.clamp(*NOTE_WIDTHS.start(), *NOTE_WIDTHS.end())),
+            _ => (comment.and_then(|c| c.width)).map_or(NOTE_WIDTH, note_width),
         };
         match self.note_edit.as_mut().filter(|e| e.index == index) {
             Some(edit) => {
@@ -665,7 +670,7 @@ impl Viewer<'_> {
         }
         if grip.dragged() {
             let wider = width + grip.drag_delta().x;
-            *self.note_resize = Some((index, wider.clamp(*NOTE_WIDTHS.start(), *NOTE_WIDTHS.end())));
+            *self.note_resize = Some((index, note_width(wider)));
         }
         if grip.drag_stopped()
             && let Some((resized, width)) = self.note_resize.take()

@@ -18,10 +18,11 @@ use crate::registry::Registry;
 /// The format tag every patch file carries.
 pub const FORMAT: &str = "patchbay";
 /// The newest patch file version this build reads. Version 2 added node
-/// settings, version 3 canvas comments, version 4 their widths. A patch is written in the lowest
-/// version that holds what it uses (one without settings or comments is
-/// still version 1), so older builds keep reading it, and one that needs a
-/// newer build tells it to upgrade instead of failing on an unknown field.
+/// settings, version 3 canvas comments, version 4 their widths. A patch is
+/// written in the lowest version that holds what it uses (one without
+/// settings or comments is still version 1), so older builds keep reading
+/// it, and one that needs a newer build tells it to upgrade instead of
+/// failing on an unknown field.
 pub const VERSION: u32 = 4;
 
 /// A graph of nodes and the edges between their ports.

@@ -407,7 +407,7 @@ pub fn split_inputs(jobs: NodeJobs) -> (NodeJobs, NodeJobs) {
 
 /// Take the input nodes' jobs out of `jobs`, unfed (their nodes are
 /// silent) for `why`; the other jobs are returned for the disk host.
-pub fn unheard(jobs: Vec<(String, DiskJob)>, why: &str) -> (Vec<(String, DiskJob)>, NodeErrors) {
+pub fn unheard(jobs: NodeJobs, why: &str) -> (NodeJobs, NodeErrors) {
     let (inputs, rest) = split_inputs(jobs);
     (
         rest,
@@ -437,7 +437,7 @@ impl InputNodes {
     /// Feed the input nodes among `jobs` from the device, opening it if
     /// need be; the other jobs are returned for the disk host, with what
     /// went wrong by node (an input node without a device stays silent).
-    pub fn claim(&mut self, jobs: Vec<(String, DiskJob)>) -> (Vec<(String, DiskJob)>, NodeErrors) {
+    pub fn claim(&mut self, jobs: NodeJobs) -> (NodeJobs, NodeErrors) {
         let widest = (jobs.iter())
             .filter_map(|(_, job)| job.peek::<InputJob>())
             .map(|job| job.first_channel() + job.channels)
@@ -581,7 +581,7 @@ impl LiveInput {
 
     /// Take the input nodes' jobs out of `jobs` and feed them; the other
     /// jobs are returned for the disk host, with what went wrong by node.
-    pub fn claim(&mut self, jobs: Vec<(String, DiskJob)>) -> (Vec<(String, DiskJob)>, NodeErrors) {
+    pub fn claim(&mut self, jobs: NodeJobs) -> (NodeJobs, NodeErrors) {
         let mut rest = Vec::new();
         let mut errors = Vec::new();
         for (node, job) in jobs {
